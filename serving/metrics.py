@@ -1,0 +1,25 @@
+"""Prometheus metrics of the API."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+REQUESTS = Counter(
+    "webcare_http_requests", "HTTP requests", ["method", "path", "status"], registry=REGISTRY
+)
+LATENCY = Histogram(
+    "webcare_http_request_seconds",
+    "request latency",
+    ["path"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    registry=REGISTRY,
+)
+PREDICTIONS = Counter(
+    "webcare_predictions", "predicted labels", ["head", "label"], registry=REGISTRY
+)
+MENTIONS = Counter("webcare_mentions_scored", "mentions scored", registry=REGISTRY)
+MODEL_INFO = Gauge(
+    "webcare_model_info", "active model (value 1)", ["name", "version", "family"],
+    registry=REGISTRY,
+)

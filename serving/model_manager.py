@@ -1,0 +1,69 @@
+"""Holds the active model and swaps it when the registry alias moves.
+
+Loading happens in a background thread; the new model replaces the old one in
+a single reference assignment, so a request sees either the old or the new
+model, never half of each. A failed load keeps the old model serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from model.loading import LoadedModel, load_version, resolve_alias
+
+log = logging.getLogger("webcare.model")
+
+
+class ModelManager:
+    def __init__(self, name: str, alias: str, poll_seconds: float) -> None:
+        self.name = name
+        self.alias = alias
+        self.poll_seconds = poll_seconds
+        self.current: LoadedModel | None = None
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.on_swap: Callable[[LoadedModel], None] | None = None
+
+    def check(self) -> bool:
+        """Load the alias's version if it differs from the active one; True if swapped."""
+        with self._lock:
+            try:
+                version = resolve_alias(self.name, self.alias)
+                if self.current is not None and self.current.version == version:
+                    return False
+                loaded = load_version(self.name, version)
+            except Exception as exc:  # keep serving whatever we have
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.error("model load failed", extra={"error": self.last_error})
+                return False
+            previous = self.current.version if self.current else None
+            self.current = loaded
+            self.last_error = None
+            if self.on_swap is not None:
+                self.on_swap(loaded)
+            log.info("model active", extra={"model_version": version, "previous": previous})
+            return True
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            self.check()
+
+    def start(self) -> None:
+        """Load in the background now and then poll for alias moves."""
+
+        def run() -> None:
+            self.check()
+            if self.poll_seconds > 0:
+                self._poll()
+
+        self._thread = threading.Thread(target=run, name="model-manager", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

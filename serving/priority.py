@@ -1,0 +1,153 @@
+"""Priority policy: score 0-100, tier P1-P4 and respond-by time, each with reasons.
+
+The numbers live in a versioned TOML file (``serving/policies/default.toml``);
+this module only applies them, so the policy can change without code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+DEFAULT_POLICY = Path(__file__).with_name("policies") / "default.toml"
+TIERS = ("P1", "P2", "P3", "P4")
+
+
+@dataclass(frozen=True)
+class Policy:
+    version: str
+    raw: dict
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Policy:
+        path = path or DEFAULT_POLICY
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"{path}: cannot load priority policy: {exc}") from exc
+        for section in ("needs_reply", "score", "tiers", "business_hours", "routing"):
+            if section not in raw:
+                raise ValueError(f"{path}: missing section [{section}]")
+        return cls(str(raw.get("version", path.stem)), raw)
+
+    @property
+    def reply_threshold(self) -> float:
+        return float(self.raw["needs_reply"]["threshold"])
+
+
+@dataclass
+class Signals:
+    """What the policy needs about one mention: model outputs plus metadata."""
+
+    p_reply: float
+    intent: str
+    p_negative: float
+    urgency: dict[str, float]
+    followers: int = 0
+    verified: bool = False
+    unanswered_before: int = 0
+    created_at: datetime | None = None
+
+
+@dataclass
+class Priority:
+    score: int
+    tier: str
+    respond_by: datetime
+    reasons: list[str] = field(default_factory=list)
+
+
+def _tier_for(score: float, tiers: dict) -> str:
+    for name in TIERS:
+        if score >= tiers[name]["min_score"]:
+            return name
+    return TIERS[-1]
+
+
+def _raise_tier(tier: str, at_least: str) -> str:
+    return TIERS[min(TIERS.index(tier), TIERS.index(at_least))]
+
+
+def _open_at(moment: datetime, hours: dict) -> datetime:
+    """The earliest moment at or after ``moment`` when the team is working."""
+    tz = ZoneInfo(hours["timezone"])
+    local = moment.astimezone(tz)
+    opens = time.fromisoformat(hours["open"])
+    closes = time.fromisoformat(hours["close"])
+    days = set(hours["days"])
+    for offset in range(8):
+        day = (local + timedelta(days=offset)).date()
+        if day.weekday() not in days:
+            continue
+        start = datetime.combine(day, opens, tz)
+        end = datetime.combine(day, closes, tz)
+        if offset == 0 and start <= local < end:
+            return moment
+        if local < start:
+            return start.astimezone(UTC)
+    return moment
+
+
+def prioritise(signals: Signals, policy: Policy, now: datetime) -> Priority:
+    cfg = policy.raw["score"]
+    reasons: list[str] = []
+    threshold = policy.reply_threshold
+    created = signals.created_at or now
+    if signals.p_reply < threshold:
+        reasons.append(f"no reply needed (p={signals.p_reply:.2f} < {threshold:.2f})")
+        window = policy.raw["tiers"]["P4"]["respond_within"]
+        score = round(100 * signals.p_reply * 0.25)
+        return Priority(score, "P4", created + timedelta(minutes=window), reasons)
+
+    weights = cfg["urgency_weight"]
+    u = sum(signals.urgency.get(k, 0.0) * float(w) for k, w in weights.items())
+    score = 100.0 * signals.p_reply * u
+    top_urgency = max(signals.urgency, key=signals.urgency.get) if signals.urgency else "normal"
+    reasons.append(f"needs a reply (p={signals.p_reply:.2f}), urgency {top_urgency}")
+
+    bonus = float(cfg["intent_bonus"].get(signals.intent, 0))
+    if bonus:
+        score += bonus
+        reasons.append(f"{signals.intent} {'+' if bonus > 0 else ''}{bonus:.0f}")
+    if signals.p_negative >= cfg["very_negative"]:
+        score += cfg["negative_bonus"]
+        reasons.append(f"very negative tone (p={signals.p_negative:.2f}) +{cfg['negative_bonus']}")
+    for min_followers, points in cfg["followers"]:
+        if signals.followers >= min_followers:
+            score += points
+            reasons.append(f"author reach {signals.followers:,} followers +{points}")
+            break
+    if signals.verified:
+        score += cfg["verified_bonus"]
+        reasons.append(f"verified author +{cfg['verified_bonus']}")
+    if signals.unanswered_before > 0:
+        points = min(cfg["followup_points"] * signals.unanswered_before, cfg["followup_max"])
+        score += points
+        reasons.append(f"{signals.unanswered_before} earlier unanswered mention(s) +{points}")
+    waited_h = max(0.0, (now - created).total_seconds() / 3600)
+    if waited_h >= 0.25:
+        points = min(cfg["wait_points_per_hour"] * waited_h, cfg["wait_max"])
+        score += points
+        reasons.append(f"already waited {waited_h:.1f} h +{points:.0f}")
+
+    score = max(0.0, min(100.0, score))
+    tier = _tier_for(score, policy.raw["tiers"])
+    floor = cfg["followup_min_tier"]
+    if signals.unanswered_before >= floor["count"] and _raise_tier(tier, floor["tier"]) != tier:
+        tier = _raise_tier(tier, floor["tier"])
+        reasons.append(f"repeated follow-up: at least {floor['tier']}")
+
+    window = timedelta(minutes=policy.raw["tiers"][tier]["respond_within"])
+    hours = policy.raw["business_hours"]
+    start = created
+    if tier not in hours.get("always_on_tiers", []):
+        opened = _open_at(max(created, now), hours)
+        if opened > max(created, now):
+            start = opened
+            local = opened.astimezone(ZoneInfo(hours["timezone"]))
+            reasons.append(f"outside business hours: clock starts {local:%a %H:%M} {hours['timezone']}")
+    respond_by = start + window
+    return Priority(round(score), tier, respond_by, reasons)

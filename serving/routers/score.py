@@ -1,0 +1,35 @@
+"""POST /v1/score."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.concurrency import run_in_threadpool
+
+from serving.auth import require_api_key
+from serving.metrics import MENTIONS, PREDICTIONS
+from serving.schemas import ScoreRequest, ScoreResponse
+from serving.scoring import score_mentions
+
+router = APIRouter(tags=["scoring"], dependencies=[Depends(require_api_key)])
+
+
+@router.post("/v1/score", response_model=ScoreResponse)
+async def score(body: ScoreRequest, request: Request) -> ScoreResponse:
+    """Score a batch of mentions: labels with probabilities, priority and routing."""
+    state = request.app.state
+    model = state.models.current  # one read: the whole batch uses one model version
+    if model is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "model is still loading")
+    if len(body.mentions) == 1:  # small: cheaper inline than a thread hop
+        result = score_mentions(body.mentions, model, state.policy, state.languages)
+    else:
+        result = await run_in_threadpool(
+            score_mentions, body.mentions, model, state.policy, state.languages
+        )
+    MENTIONS.inc(len(result.results))
+    for r in result.results:
+        PREDICTIONS.labels("intent", r.intent.label).inc()
+        PREDICTIONS.labels("sentiment", r.sentiment.label).inc()
+        PREDICTIONS.labels("urgency", r.urgency.label).inc()
+        PREDICTIONS.labels("needs_reply", "yes" if r.needs_reply.value else "no").inc()
+    return result

@@ -1,0 +1,61 @@
+"""API settings from the environment (prefix ``WEBCARE_``)."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from model.settings import CHAMPION, PROJECT_ROOT
+
+MAX_BATCH = int(os.environ.get("WEBCARE_MAX_BATCH", "256"))
+MAX_TEXT_CHARS = int(os.environ.get("WEBCARE_MAX_TEXT_CHARS", "2000"))
+
+
+class ServeSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WEBCARE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    model_alias: str = CHAMPION
+    swap_poll_seconds: float = Field(15.0, description="how often to look for a new champion; 0 = never")
+    policy: Path | None = Field(None, description="priority policy TOML; default: the shipped one")
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_keys_file: Path | None = None
+    allow_open: bool = Field(False, description="serve without API keys (loopback hosts only)")
+    max_body_bytes: int = 1_000_000
+    feedback_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in var/")
+    log_level: str = "INFO"
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return [k for k in value.split(",") if k.strip()] if isinstance(value, str) else value
+
+    def keys(self) -> set[str]:
+        keys = {k.strip() for k in self.api_keys if k.strip()}
+        if self.api_keys_file:
+            for line in self.api_keys_file.read_text(encoding="utf-8").splitlines():
+                line = line.split("#", 1)[0].strip()
+                if line:
+                    keys.add(line)
+        return keys
+
+    def feedback_db(self, var_dir: Path) -> str:
+        if self.feedback_url:
+            return self.feedback_url
+        path = var_dir / "feedback.db"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{path}"
+
+
+@lru_cache
+def get_serve_settings() -> ServeSettings:
+    return ServeSettings()
+
+
+__all__ = ["MAX_BATCH", "MAX_TEXT_CHARS", "PROJECT_ROOT", "ServeSettings", "get_serve_settings"]

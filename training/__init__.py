@@ -1,0 +1,1 @@
+"""Training stage: datasets -> fitted model -> MLflow run -> registry."""

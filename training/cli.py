@@ -1,0 +1,126 @@
+"""`webcare train | promote | validate`: the data scientist's commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from model.dataset import dataset_files, iter_errors
+from model.settings import get_settings
+
+app = typer.Typer(no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+DataOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--data", "-d", help="dataset file or folder (repeatable); default: seed + latest version"),
+]
+
+
+def _sources(data: list[Path] | None) -> list[Path]:
+    from training.data import default_sources
+
+    if data:
+        for path in data:
+            if not path.exists():
+                err.print(f"[red]error:[/] {path}: no such file or directory")
+                raise typer.Exit(2)
+        return list(data)
+    return default_sources(get_settings())
+
+
+@app.command()
+def validate(paths: Annotated[list[Path], typer.Argument(help="JSONL files or folders")]) -> None:
+    """Check dataset files; print `file:line: reason` per bad row and exit 1 if any."""
+    bad = 0
+    n_files = 0
+    for root in paths:
+        files = dataset_files(root) if root.exists() else [root]
+        for file in files:
+            n_files += 1
+            for message in iter_errors(file):
+                bad += 1
+                typer.echo(message, err=True)
+    if bad:
+        err.print(f"[red]{bad} error(s)[/] in {n_files} file(s)")
+        raise typer.Exit(1)
+    console.print(f"ok: {n_files} file(s) valid")
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Option("--model", "-m", help="baseline or transformer")] = "baseline",
+    data: DataOpt = None,
+    epochs: Annotated[int | None, typer.Option(help="transformer: epochs")] = None,
+    base_model: Annotated[
+        str | None, typer.Option(help="transformer: HF path or id (default: WEBCARE_BASE_MODEL)")
+    ] = None,
+    no_register: Annotated[bool, typer.Option("--no-register", help="log the run only")] = False,
+) -> None:
+    """Train a model family on the datasets, log it to MLflow and register it."""
+    from model.dataset import DatasetError
+    from training.families import get_family
+    from training.train import train as run_training
+
+    settings = get_settings()
+    options: dict[str, object] = {}
+    if epochs is not None:
+        options["epochs"] = epochs
+    if base_model is not None:
+        options["base_model"] = base_model
+    try:
+        family = get_family(model, **options)
+        result = run_training(
+            family, _sources(data), settings, register=not no_register, log=console.print
+        )
+    except (DatasetError, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    table = Table("head", "validation macro-F1", "test macro-F1", "test accuracy")
+    from model.taxonomy import HEAD_NAMES
+
+    for head in HEAD_NAMES:
+        m = result.metrics
+        if f"test.{head}.macro_f1" in m:
+            table.add_row(
+                head,
+                f"{m.get(f'validation.{head}.macro_f1', float('nan')):.3f}",
+                f"{m[f'test.{head}.macro_f1']:.3f}",
+                f"{m[f'test.{head}.accuracy']:.3f}",
+            )
+    console.print(table)
+    where = f"registered as version {result.version} ({result.alias})" if result.version else ""
+    console.print(f"run {result.run_id} {where}")
+
+
+@app.command()
+def promote(
+    data: DataOpt = None,
+    force: Annotated[bool, typer.Option(help="promote even if worse on some head")] = False,
+) -> None:
+    """Make the challenger champion if it is not worse on any head's test macro-F1."""
+    from training.registry import PromotionError, compare
+    from training.registry import promote as run_promote
+
+    settings = get_settings()
+    try:
+        cmp = compare(settings, _sources(data))
+    except PromotionError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    table = Table("head", f"champion v{cmp.champion}", f"challenger v{cmp.challenger}", "delta")
+    for head, (a, b) in cmp.scores.items():
+        table.add_row(head, f"{a:.3f}", f"{b:.3f}", f"{b - a:+.3f}")
+    console.print(table)
+    console.print(f"test rows: {cmp.n_test}")
+    try:
+        run_promote(settings, cmp, force=force)
+    except PromotionError as exc:
+        err.print(f"[red]not promoted:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    console.print(f"champion is now version {cmp.challenger}")

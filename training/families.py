@@ -1,0 +1,83 @@
+"""Model families the trainer knows: how to fit one and how to store it for the pyfunc."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Protocol
+
+from model.base import TriageModel, model_input
+from model.baseline import BaselineModel, BaselineParams
+from model.dataset import Row
+from model.pyfunc import META
+from model.taxonomy import HEAD_NAMES, TAXONOMY_VERSION
+
+
+def texts_of(rows: Sequence[Row]) -> list[str]:
+    return [model_input(r.text, r.context) for r in rows]
+
+
+def labels_of(rows: Sequence[Row]) -> dict[str, list[str | None]]:
+    return {h: [r.labels.get(h) for r in rows] for h in HEAD_NAMES}
+
+
+def write_meta(folder: Path, runtime: str, family: str, **extra: object) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "runtime": runtime,
+        "family": family,
+        "taxonomy_version": TAXONOMY_VERSION,
+        "heads": list(HEAD_NAMES),
+        **extra,
+    }
+    (folder / META).write_text(json.dumps(meta, indent=2))
+
+
+class Family(Protocol):
+    name: str
+
+    def fit(self, train: Sequence[Row], validation: Sequence[Row]) -> TriageModel: ...
+
+    def save(self, model: TriageModel, folder: Path) -> None: ...
+
+    def params(self) -> dict[str, object]: ...
+
+    def pip_requirements(self) -> list[str]: ...
+
+
+def _pins(*packages: str) -> list[str]:
+    return [f"{p}=={version(p)}" for p in packages]
+
+
+@dataclass
+class BaselineFamily:
+    name: str = "baseline"
+    hyper: BaselineParams = field(default_factory=BaselineParams)
+
+    def fit(self, train: Sequence[Row], validation: Sequence[Row]) -> TriageModel:
+        return BaselineModel(self.hyper).fit(texts_of(train), labels_of(train))
+
+    def save(self, model: TriageModel, folder: Path) -> None:
+        import joblib
+
+        write_meta(folder, "sklearn", self.name)
+        joblib.dump(model, folder / "model.joblib")
+
+    def params(self) -> dict[str, object]:
+        return self.hyper.as_dict()
+
+    def pip_requirements(self) -> list[str]:
+        return _pins("mlflow", "scikit-learn", "numpy", "pandas", "joblib")
+
+
+def get_family(name: str, **options: object) -> Family:
+    if name == "baseline":
+        return BaselineFamily()
+    if name == "transformer":
+        from training.transformer import TransformerFamily
+
+        return TransformerFamily(**options)
+    raise ValueError(f"unknown model family {name!r} (expected baseline or transformer)")
