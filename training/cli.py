@@ -14,11 +14,18 @@ from model.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()
-err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one unwrapped error line (file:line stays greppable) and return the exit."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
 
 DataOpt = Annotated[
     list[Path] | None,
-    typer.Option("--data", "-d", help="dataset file or folder (repeatable); default: seed + latest version"),
+    typer.Option(
+        "--data", "-d", help="dataset file or folder (repeatable); default: seed + latest version"
+    ),
 ]
 
 
@@ -28,8 +35,7 @@ def _sources(data: list[Path] | None) -> list[Path]:
     if data:
         for path in data:
             if not path.exists():
-                err.print(f"[red]error:[/] {path}: no such file or directory")
-                raise typer.Exit(2)
+                raise fail(f"{path}: no such file or directory")
         return list(data)
     return default_sources(get_settings())
 
@@ -47,19 +53,35 @@ def validate(paths: Annotated[list[Path], typer.Argument(help="JSONL files or fo
                 bad += 1
                 typer.echo(message, err=True)
     if bad:
-        err.print(f"[red]{bad} error(s)[/] in {n_files} file(s)")
-        raise typer.Exit(1)
+        raise fail(f"{bad} error(s) in {n_files} file(s)", 1)
     console.print(f"ok: {n_files} file(s) valid")
 
 
 @app.command()
 def train(
-    model: Annotated[str, typer.Option("--model", "-m", help="baseline or transformer")] = "baseline",
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="baseline or transformer")
+    ] = "baseline",
     data: DataOpt = None,
+    public: Annotated[
+        str | None,
+        typer.Option(
+            help="also train/evaluate on public sets from WEBCARE_SHARED_DATASETS: "
+            "comma-separated airline,complaints,tweeteval,dutch (or all)"
+        ),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="transformer: epochs")] = None,
     base_model: Annotated[
         str | None, typer.Option(help="transformer: HF path or id (default: WEBCARE_BASE_MODEL)")
     ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="transformer: continue from the last checkpoint of the same run "
+            "(var/checkpoints/transformer/<run key>/)",
+        ),
+    ] = False,
     no_register: Annotated[bool, typer.Option("--no-register", help="log the run only")] = False,
 ) -> None:
     """Train a model family on the datasets, log it to MLflow and register it."""
@@ -73,14 +95,20 @@ def train(
         options["epochs"] = epochs
     if base_model is not None:
         options["base_model"] = base_model
+    if resume:
+        options["resume"] = True
     try:
         family = get_family(model, **options)
         result = run_training(
-            family, _sources(data), settings, register=not no_register, log=console.print
+            family,
+            _sources(data),
+            settings,
+            register=not no_register,
+            log=console.print,
+            public=public or (),
         )
-    except (DatasetError, ValueError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+    except (DatasetError, ValueError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
     table = Table("head", "validation macro-F1", "test macro-F1", "test accuracy")
     from model.taxonomy import HEAD_NAMES
 
@@ -111,8 +139,7 @@ def promote(
     try:
         cmp = compare(settings, _sources(data))
     except PromotionError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(str(exc)) from None
     table = Table("head", f"champion v{cmp.champion}", f"challenger v{cmp.challenger}", "delta")
     for head, (a, b) in cmp.scores.items():
         table.add_row(head, f"{a:.3f}", f"{b:.3f}", f"{b - a:+.3f}")
@@ -121,6 +148,5 @@ def promote(
     try:
         run_promote(settings, cmp, force=force)
     except PromotionError as exc:
-        err.print(f"[red]not promoted:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(f"not promoted: {exc}", 1) from None
     console.print(f"champion is now version {cmp.challenger}")

@@ -9,13 +9,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from model.dataset import Row, fingerprint
+from model.base import Probas
+from model.dataset import Row, fingerprint, load_dataset
 from model.pyfunc import TriagePyfunc, probas_frame
 from model.settings import EXPERIMENT, Settings, configure_mlflow
-from training.data import load_splits
-from training.evaluate import confusion_images, head_metrics
+from training.adapters import dataset_version, load_public, parse_names
+from training.data import split_rows
+from training.evaluate import complaint_metrics, confusion_images, head_metrics
 from training.families import Family, texts_of
 from training.registry import assign_new_version
 
@@ -34,6 +37,21 @@ def _counts(rows: Sequence[Row]) -> dict[str, float]:
         out[f"lang.{key}"] = n
     for key, n in Counter(r.source for r in rows).items():
         out[f"source.{key}"] = n
+    return out
+
+
+def source_metrics(rows: Sequence[Row], probas: Probas, prefix: str = "test") -> dict[str, float]:
+    """Per-head (and complaint-vs-not) metrics for each Row.source, e.g.
+    ``test.source.airline.sentiment.macro_f1``: one pooled figure hides a set that got worse."""
+    out: dict[str, float] = {}
+    sources = np.array([r.source for r in rows])
+    for source in sorted(set(sources)):
+        idx = np.flatnonzero(sources == source)
+        sub_rows = [rows[i] for i in idx]
+        sub = {head: p[idx] for head, p in probas.items()}
+        key = f"{prefix}.source.{source}"
+        out.update(head_metrics(sub_rows, sub, prefix=key))
+        out.update(complaint_metrics(sub_rows, sub, prefix=key))
     return out
 
 
@@ -56,12 +74,18 @@ def train(
     *,
     register: bool = True,
     log: callable = print,
+    public: Sequence[str] | str = (),
 ) -> TrainResult:
+    """``public`` names sets from training.adapters (e.g. ``["airline", "complaints"]``)
+    whose rows are added to every split, read from ``settings.shared_datasets``."""
     import mlflow
     from mlflow.models import infer_signature
 
     configure_mlflow(settings)
-    parts = load_splits(sources)
+    public_names = parse_names(public)
+    public_rows = load_public(public_names, settings.shared_datasets)
+    versions = {n: dataset_version(n, settings.shared_datasets) for n in public_names}
+    parts = split_rows(load_dataset(sources) + public_rows)
     train_rows, val_rows, test_rows = parts["train"], parts["validation"], parts["test"]
     if not train_rows or not test_rows:
         raise ValueError("not enough data: need rows in both the train and test split")
@@ -78,17 +102,37 @@ def train(
                 "data.test": len(test_rows),
             }
         )
+        if public_names:
+            mlflow.log_params(
+                {"data.public": ",".join(public_names)}
+                | {f"data.public.{n}.sha256": v for n, v in versions.items()}
+            )
+        mlflow.log_dict(
+            {
+                "fingerprint": fingerprint(sources),
+                "sources": [str(s) for s in sources],
+                "public": {
+                    n: {"sha256": v, "rows": sum(r.source == n for r in public_rows)}
+                    for n, v in versions.items()
+                },
+                "split_counts": {
+                    split: dict(Counter(r.source for r in rows)) for split, rows in parts.items()
+                },
+            },
+            "data_versions.json",
+        )
         mlflow.log_metrics({f"data.train.{k}": v for k, v in _counts(train_rows).items()})
         log(f"training {family.name} on {len(train_rows)} rows ({len(val_rows)} validation)")
         started = time.perf_counter()
         model = family.fit(train_rows, val_rows)
         train_seconds = time.perf_counter() - started
         metrics: dict[str, float] = {"train_seconds": train_seconds}
-        for name, rows in (("validation", val_rows), ("test", test_rows)):
-            if rows:
-                probas = model.predict_proba(texts_of(rows))
-                metrics.update(head_metrics(rows, probas, prefix=name))
+        if val_rows:
+            val_probas = model.predict_proba(texts_of(val_rows))
+            metrics.update(head_metrics(val_rows, val_probas, prefix="validation"))
         test_probas = model.predict_proba(texts_of(test_rows))
+        metrics.update(head_metrics(test_rows, test_probas, prefix="test"))
+        metrics.update(source_metrics(test_rows, test_probas, prefix="test"))
         mlflow.log_metrics(metrics)
         with tempfile.TemporaryDirectory() as tmp:
             for image in confusion_images(test_rows, test_probas, Path(tmp) / "img"):

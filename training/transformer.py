@@ -387,7 +387,7 @@ class TransformerFamily:
                     running += float(loss.detach())
                     running_n += 1
                     bar.update(1)
-                    if state["global_step"] % 20 == 0:
+                    if state["global_step"] % 20 == 0 or state["step_in_epoch"] == len(batches):
                         curve = {
                             "curve.train.loss": running / running_n,
                             "curve.train.lr": scheduler.get_last_lr()[0],
@@ -439,66 +439,89 @@ class TransformerFamily:
     def _export(
         self, model: Any, tok: Any, train: Sequence[Row], validation: Sequence[Row]
     ) -> OnnxTriageModel:
-        from model.transformer import export_onnx, pad_id, quantize_int8, torch_predict_proba
-
-        p = self.hyper
-        out = self._run_dir_path / "export"
-        shutil.rmtree(out, ignore_errors=True)
-        out.mkdir(parents=True)
-        inputs = export_onnx(model, tok, out / ONNX_FP32)
-        quantize_int8(out / ONNX_FP32, out / ONNX_INT8)
-        tok.save(str(out / "tokenizer.json"))
-        meta: dict[str, object] = {
-            "onnx": ONNX_INT8,
-            "tokenizer": "tokenizer.json",
-            "max_length": p.max_length,
-            "pad_id": pad_id(tok),
-            "inputs": inputs,
-            "labels": {h.name: list(h.labels) for h in HEADS},
-            "base_model": p.base_model,
-            "quantization": "onnxruntime dynamic int8, per-channel weights",
-        }
-        write_meta(out, "onnx", self.name, **meta)
-
+        assert self._run_dir_path is not None
         # Held-out texts: validation rows (never trained on); training texts only as a
         # fallback for tiny runs without validation data.
         source = "validation" if validation else "train"
-        texts = texts_of(validation or train)[: p.parity_texts]
-        reference = torch_predict_proba(model, tok, texts)
-        parity: dict[str, float] = {"parity.n_texts": float(len(texts))}
-        failures = []
-        for variant, file, max_diff in (
-            ("fp32", ONNX_FP32, FP32_MAX_DIFF),
-            ("int8", ONNX_INT8, p.parity_max_diff),
-        ):
-            got = OnnxTriageModel.load(out, onnx_file=file).predict_proba(texts)
-            diff = max(float(np.abs(got[h.name] - reference[h.name]).max()) for h in HEADS)
-            agree = [got[h.name].argmax(1) == reference[h.name].argmax(1) for h in HEADS]
-            decisive = [_margin(reference[h.name]) >= p.parity_tie_margin for h in HEADS]
-            all_agree, all_decisive = np.concatenate(agree), np.concatenate(decisive)
-            agreement = float(all_agree.mean())
-            decisive_agreement = float(all_agree[all_decisive].mean()) if all_decisive.any() else 1.0
-            parity[f"parity.{variant}.max_abs_diff"] = diff
-            parity[f"parity.{variant}.label_agreement"] = agreement
-            parity[f"parity.{variant}.decisive_label_agreement"] = decisive_agreement
-            parity[f"parity.{variant}.decisive_share"] = float(all_decisive.mean())
-            for h, a in zip(HEADS, agree, strict=True):
-                parity[f"parity.{variant}.{h.name}.label_agreement"] = float(a.mean())
-            if diff > max_diff:
-                failures.append(f"{variant}: max |p - p_torch| = {diff:.4f} > {max_diff}")
-            if decisive_agreement < p.parity_min_agreement:
-                failures.append(
-                    f"{variant}: label agreement {decisive_agreement:.4f} < "
-                    f"{p.parity_min_agreement} where torch's top-2 margin >= {p.parity_tie_margin}"
-                )
+        texts = texts_of(validation or train)[: self.hyper.parity_texts]
+        runtime, parity = export_and_verify(
+            model, tok, self._run_dir_path / "export", texts, self.hyper, texts_from=source
+        )
         self.parity = parity
-        _log_mlflow(parity)
-        meta["parity"] = {"texts": f"{len(texts)} {source} texts", **parity}
-        write_meta(out, "onnx", self.name, **meta)
-        if failures:
-            raise ExportParityError(
-                f"ONNX export of {p.base_model} disagrees with the torch model on "
-                f"{len(texts)} {source} texts: " + "; ".join(failures)
+        self.export_dir = runtime.folder
+        return runtime
+
+
+def export_and_verify(
+    model: Any,
+    tok: Any,
+    out: Path,
+    texts: Sequence[str],
+    hyper: TransformerParams,
+    *,
+    texts_from: str = "held-out",
+) -> tuple[OnnxTriageModel, dict[str, float]]:
+    """Export fp32 ONNX, quantise to int8, and check both against torch on ``texts``.
+
+    Bounds: fp32 within ``FP32_MAX_DIFF`` (a wrong graph, not rounding, if not);
+    int8 within ``hyper.parity_max_diff`` of every torch probability, and the
+    same label on at least ``hyper.parity_min_agreement`` of the (text, head)
+    pairs where torch is not on a near-tie. The parity figures are logged to the
+    active MLflow run and stored in meta.json before a violation raises
+    ExportParityError, so a failed export still leaves its evidence.
+    """
+    from model.transformer import export_onnx, pad_id, quantize_int8, torch_predict_proba
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    inputs = export_onnx(model, tok, out / ONNX_FP32)
+    quantize_int8(out / ONNX_FP32, out / ONNX_INT8)
+    tok.save(str(out / "tokenizer.json"))
+    meta: dict[str, object] = {
+        "onnx": ONNX_INT8,
+        "tokenizer": "tokenizer.json",
+        "max_length": hyper.max_length,
+        "pad_id": pad_id(tok),
+        "inputs": inputs,
+        "labels": {h.name: list(h.labels) for h in HEADS},
+        "base_model": hyper.base_model,
+        "quantization": "onnxruntime dynamic int8, per-channel weights",
+    }
+    write_meta(out, "onnx", TransformerFamily.name, **meta)
+
+    reference = torch_predict_proba(model, tok, texts)
+    parity: dict[str, float] = {"parity.n_texts": float(len(texts))}
+    failures = []
+    for variant, file, max_diff in (
+        ("fp32", ONNX_FP32, FP32_MAX_DIFF),
+        ("int8", ONNX_INT8, hyper.parity_max_diff),
+    ):
+        got = OnnxTriageModel.load(out, onnx_file=file).predict_proba(texts)
+        diff = max(float(np.abs(got[h.name] - reference[h.name]).max()) for h in HEADS)
+        agree = [got[h.name].argmax(1) == reference[h.name].argmax(1) for h in HEADS]
+        decisive = [_margin(reference[h.name]) >= hyper.parity_tie_margin for h in HEADS]
+        all_agree, all_decisive = np.concatenate(agree), np.concatenate(decisive)
+        decisive_agreement = float(all_agree[all_decisive].mean()) if all_decisive.any() else 1.0
+        parity[f"parity.{variant}.max_abs_diff"] = diff
+        parity[f"parity.{variant}.label_agreement"] = float(all_agree.mean())
+        parity[f"parity.{variant}.decisive_label_agreement"] = decisive_agreement
+        parity[f"parity.{variant}.decisive_share"] = float(all_decisive.mean())
+        for h, a in zip(HEADS, agree, strict=True):
+            parity[f"parity.{variant}.{h.name}.label_agreement"] = float(a.mean())
+        if diff > max_diff:
+            failures.append(f"{variant}: max |p - p_torch| = {diff:.4f} > {max_diff}")
+        if decisive_agreement < hyper.parity_min_agreement:
+            failures.append(
+                f"{variant}: label agreement {decisive_agreement:.4f} < "
+                f"{hyper.parity_min_agreement} where torch's top-2 margin >= "
+                f"{hyper.parity_tie_margin}"
             )
-        self.export_dir = out
-        return OnnxTriageModel.load(out)
+    _log_mlflow(parity)
+    meta["parity"] = {"texts": f"{len(texts)} {texts_from} texts", **parity}
+    write_meta(out, "onnx", TransformerFamily.name, **meta)
+    if failures:
+        raise ExportParityError(
+            f"ONNX export of {hyper.base_model} disagrees with the torch model on "
+            f"{len(texts)} {texts_from} texts: " + "; ".join(failures)
+        )
+    return OnnxTriageModel.load(out), parity
