@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from model.feedback import FeedbackStore
 from model.settings import configure_mlflow, get_settings
 from serving.language import LanguageIdentifier
 from serving.logs import setup_logging
@@ -19,7 +20,7 @@ from serving.metrics import MODEL_INFO, REGISTRY
 from serving.middleware import RequestContext
 from serving.model_manager import ModelManager
 from serving.priority import Policy
-from serving.routers import health, score
+from serving.routers import feedback, health, score
 from serving.settings import ServeSettings, get_serve_settings
 
 log = logging.getLogger("webcare.api")
@@ -57,6 +58,7 @@ def create_app(cfg: ServeSettings | None = None) -> FastAPI:
         configure_mlflow(settings)
         app.state.api_keys = _api_keys(cfg)
         app.state.policy = Policy.load(cfg.policy)
+        app.state.feedback = FeedbackStore(cfg.feedback_db(settings.var_dir))
         app.state.languages = LanguageIdentifier()
         # lingua loads its n-gram models lazily (~1.5 s): warm up off the request path
         threading.Thread(target=app.state.languages.detect, args=("warm up",), daemon=True).start()
@@ -75,6 +77,7 @@ def create_app(cfg: ServeSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(score.router)
+    app.include_router(feedback.router)
     app.include_router(health.router)
 
     @app.get("/metrics", include_in_schema=False)

@@ -1,0 +1,19 @@
+"""POST /v1/feedback: an agent's corrected labels and reply outcome."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.concurrency import run_in_threadpool
+
+from serving.auth import require_api_key
+from serving.schemas import FeedbackIn, FeedbackOut
+
+router = APIRouter(tags=["feedback"], dependencies=[Depends(require_api_key)])
+
+
+@router.post("/v1/feedback", response_model=FeedbackOut, status_code=status.HTTP_201_CREATED)
+async def add_feedback(body: FeedbackIn, request: Request) -> FeedbackOut:
+    """Store a correction (text is masked first); `webcare label import-feedback` sends it to review."""
+    store = request.app.state.feedback
+    new_id = await run_in_threadpool(store.add, body.model_dump())
+    return FeedbackOut(id=new_id)
