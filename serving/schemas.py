@@ -112,3 +112,15 @@ class FeedbackIn(BaseModel):
 class FeedbackOut(BaseModel):
     id: int
     stored: bool = True
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    400: {"model": ErrorOut, "description": "body is not valid JSON text (e.g. not UTF-8)"},
+    401: {"model": ErrorOut, "description": "missing or invalid X-API-Key"},
+    413: {"model": ErrorOut, "description": "request body over the size limit"},
+    503: {"model": ErrorOut, "description": "no model loaded yet"},
+}

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from serving.auth import require_api_key
-from serving.schemas import FeedbackIn, FeedbackOut
+from serving.schemas import ERROR_RESPONSES, FeedbackIn, FeedbackOut
 
-router = APIRouter(tags=["feedback"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["feedback"], dependencies=[Depends(require_api_key)],
+                   responses=ERROR_RESPONSES)
 
 
 @router.post("/v1/feedback", response_model=FeedbackOut, status_code=status.HTTP_201_CREATED)

@@ -7,10 +7,11 @@ from fastapi.concurrency import run_in_threadpool
 
 from serving.auth import require_api_key
 from serving.metrics import MENTIONS, PREDICTIONS
-from serving.schemas import ScoreRequest, ScoreResponse
+from serving.schemas import ERROR_RESPONSES, ScoreRequest, ScoreResponse
 from serving.scoring import score_mentions
 
-router = APIRouter(tags=["scoring"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["scoring"], dependencies=[Depends(require_api_key)],
+                   responses=ERROR_RESPONSES)
 
 
 @router.post("/v1/score", response_model=ScoreResponse)
