@@ -68,6 +68,4 @@ def shared_datasets_available() -> bool:
     return SHARED.is_dir()
 
 
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"public datasets folder {SHARED} is absent"
-)
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"public datasets folder {SHARED} is absent")

@@ -23,16 +23,30 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_api(env: dict[str, str], *, wait_ready: bool = True, log: Path | None = None,
-                timeout: float = 60.0) -> Iterator[str]:
+def running_api(
+    env: dict[str, str], *, wait_ready: bool = True, log: Path | None = None, timeout: float = 60.0
+) -> Iterator[str]:
     """Yield the base URL of a uvicorn server running serving.app:app with ``env``."""
     port = free_port()
     full_env = {**os.environ, **env}
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "serving.app:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT, env=full_env, stdout=out, stderr=out,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "serving.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=full_env,
+        stdout=out,
+        stderr=out,
     )
     url = f"http://127.0.0.1:{port}"
     try:

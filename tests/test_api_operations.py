@@ -24,22 +24,34 @@ def own_api(registry: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
     """A private server whose log and feedback DB the tests can read."""
     root = tmp_path_factory.mktemp("ops")
     log = root / "api.log"
-    env = {**registry, "WEBCARE_API_KEYS": API_KEY, "WEBCARE_SWAP_POLL_SECONDS": "0.5",
-           "WEBCARE_FEEDBACK_URL": f"sqlite:///{root / 'feedback.db'}"}
+    env = {
+        **registry,
+        "WEBCARE_API_KEYS": API_KEY,
+        "WEBCARE_SWAP_POLL_SECONDS": "0.5",
+        "WEBCARE_FEEDBACK_URL": f"sqlite:///{root / 'feedback.db'}",
+    }
     with running_api(env, log=log) as url:
         yield url, log, root / "feedback.db"
 
 
 def test_feedback_stored_masked(own_api: tuple[str, Path, Path]) -> None:
     url, _, db = own_api
-    body = {"mention_id": "m-1", "text": SECRET_TEXT, "intent": "complaint",
-            "sentiment": "negative", "needs_reply": True, "urgency": "high", "replied": True,
-            "replied_at": "2026-11-23T10:00:00Z", "agent": "agent-7", "model_version": "1"}
+    body = {
+        "mention_id": "m-1",
+        "text": SECRET_TEXT,
+        "intent": "complaint",
+        "sentiment": "negative",
+        "needs_reply": True,
+        "urgency": "high",
+        "replied": True,
+        "replied_at": "2026-11-23T10:00:00Z",
+        "agent": "agent-7",
+        "model_version": "1",
+    }
     r = httpx.post(f"{url}/v1/feedback", json=body, headers={"X-API-Key": API_KEY})
     assert r.status_code == 201, r.text
     assert r.json()["id"] >= 1
-    bad = httpx.post(f"{url}/v1/feedback", json={**body, "intent": "rant"},
-                     headers={"X-API-Key": API_KEY})
+    bad = httpx.post(f"{url}/v1/feedback", json={**body, "intent": "rant"}, headers={"X-API-Key": API_KEY})
     assert bad.status_code == 422 and "intent" in str(bad.json()["detail"][0]["loc"])
     assert httpx.post(f"{url}/v1/feedback", json=body).status_code == 401
     store = FeedbackStore(f"sqlite:///{db}")
@@ -48,18 +60,30 @@ def test_feedback_stored_masked(own_api: tuple[str, Path, Path]) -> None:
     assert PHONE not in texts[0] and EMAIL not in texts[0] and IBAN not in texts[0]
     assert "[PHONE]" in texts[0] and "[EMAIL]" in texts[0] and "[IBAN]" in texts[0]
     (pending,) = store.pending()
-    assert pending.labels == {"intent": "complaint", "sentiment": "negative", "urgency": "high",
-                              "needs_reply": "yes"}
+    assert pending.labels == {
+        "intent": "complaint",
+        "sentiment": "negative",
+        "urgency": "high",
+        "needs_reply": "yes",
+    }
 
 
 def test_no_personal_data_in_logs(own_api: tuple[str, Path, Path]) -> None:
     url, log, _ = own_api
-    mention = {"id": "pii-1", "text": SECRET_TEXT, "author": {"handle": "@geheim_persoon",
-                                                              "name": "Jan de Vries"}}
-    assert httpx.post(f"{url}/v1/score", json={"mentions": [mention]},
-                      headers={"X-API-Key": API_KEY}).status_code == 200
-    httpx.post(f"{url}/v1/score", json={"mentions": [{**mention, "text": ""}]},
-               headers={"X-API-Key": API_KEY})
+    mention = {
+        "id": "pii-1",
+        "text": SECRET_TEXT,
+        "author": {"handle": "@geheim_persoon", "name": "Jan de Vries"},
+    }
+    assert (
+        httpx.post(
+            f"{url}/v1/score", json={"mentions": [mention]}, headers={"X-API-Key": API_KEY}
+        ).status_code
+        == 200
+    )
+    httpx.post(
+        f"{url}/v1/score", json={"mentions": [{**mention, "text": ""}]}, headers={"X-API-Key": API_KEY}
+    )
     time.sleep(0.3)
     content = log.read_text()
     assert '"path": "/v1/score"' in content  # the requests were logged...
@@ -88,8 +112,9 @@ def test_hot_swap_under_traffic_without_failed_requests(
         with httpx.Client(headers={"X-API-Key": API_KEY}, timeout=10) as http:
             while not stop.is_set():
                 try:
-                    r = http.post(f"{url}/v1/score",
-                                  json={"mentions": [{"id": "s", "text": "Trein valt weer uit"}]})
+                    r = http.post(
+                        f"{url}/v1/score", json={"mentions": [{"id": "s", "text": "Trein valt weer uit"}]}
+                    )
                     if r.status_code != 200:
                         failures.append(str(r.status_code))
                     else:
@@ -101,8 +126,9 @@ def test_hot_swap_under_traffic_without_failed_requests(
     thread.start()
     try:
         settings = Settings()
-        result = train(get_family("baseline"), [settings.seed_dir / "en.jsonl"], settings,
-                       log=lambda *_: None)
+        result = train(
+            get_family("baseline"), [settings.seed_dir / "en.jsonl"], settings, log=lambda *_: None
+        )
         assert result.alias == "challenger"
         promote(settings, Comparison(before, result.version, {}, 0))
         deadline = time.monotonic() + 60
@@ -136,5 +162,11 @@ def test_unknown_alias_is_not_ready(registry: dict[str, str], tmp_path: Path) ->
         ready = httpx.get(f"{url}/readyz")
         assert ready.status_code == 503
         assert "no-such-alias" in (ready.json()["error"] or "")
-        assert httpx.post(f"{url}/v1/score", json={"mentions": [{"id": "1", "text": "hoi"}]},
-                          headers={"X-API-Key": API_KEY}).status_code == 503
+        assert (
+            httpx.post(
+                f"{url}/v1/score",
+                json={"mentions": [{"id": "1", "text": "hoi"}]},
+                headers={"X-API-Key": API_KEY},
+            ).status_code
+            == 503
+        )

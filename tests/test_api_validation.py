@@ -11,8 +11,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 def post(api: str, auth: dict[str, str], **kw: object) -> httpx.Response:
-    return httpx.post(f"{api}/v1/score", headers={**auth, **kw.pop("headers", {})}, timeout=10,
-                      **kw)
+    return httpx.post(f"{api}/v1/score", headers={**auth, **kw.pop("headers", {})}, timeout=10, **kw)
 
 
 def fields(r: httpx.Response) -> list[str]:
@@ -26,15 +25,15 @@ def fields(r: httpx.Response) -> list[str]:
         ({"mentions": [{"id": "1", "text": "   "}]}, "body.mentions.0.text"),
         ({"mentions": [{"id": "1", "text": "x" * (MAX_TEXT_CHARS + 1)}]}, "body.mentions.0.text"),
         ({"mentions": [{"id": "1", "text": 42}]}, "body.mentions.0.text"),
-        ({"mentions": [{"id": "1", "text": "hoi", "author": {"followers": "many"}}]},
-         "body.mentions.0.author.followers"),
-        ({"mentions": [{"id": "1", "text": "hoi", "created_at": "yesterday"}]},
-         "body.mentions.0.created_at"),
+        (
+            {"mentions": [{"id": "1", "text": "hoi", "author": {"followers": "many"}}]},
+            "body.mentions.0.author.followers",
+        ),
+        ({"mentions": [{"id": "1", "text": "hoi", "created_at": "yesterday"}]}, "body.mentions.0.created_at"),
         ({"mentions": [{"id": "1", "text": "hoi", "lang": "Dutch"}]}, "body.mentions.0.lang"),
         ({"mentions": [{"text": "hoi"}]}, "body.mentions.0.id"),
         ({"mentions": []}, "body.mentions"),
-        ({"mentions": [{"id": str(i), "text": "hoi"} for i in range(MAX_BATCH + 1)]},
-         "body.mentions"),
+        ({"mentions": [{"id": str(i), "text": "hoi"} for i in range(MAX_BATCH + 1)]}, "body.mentions"),
         ({"texts": ["hoi"]}, "body.mentions"),
     ],
 )
@@ -54,8 +53,12 @@ def test_malformed_json_is_422(api: str, auth: dict[str, str]) -> None:
 
 
 def test_non_utf8_body_is_4xx(api: str, auth: dict[str, str]) -> None:
-    r = post(api, auth, content=b'{"mentions": [{"id": "1", "text": "\xff\xfe"}]}',
-             headers={"content-type": "application/json"})
+    r = post(
+        api,
+        auth,
+        content=b'{"mentions": [{"id": "1", "text": "\xff\xfe"}]}',
+        headers={"content-type": "application/json"},
+    )
     assert 400 <= r.status_code < 500, r.text
 
 

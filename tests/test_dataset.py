@@ -15,8 +15,14 @@ from model.taxonomy import BY_NAME
 from webcare_cli import app
 
 GOOD = {
-    "id": "nl-rail-9999", "text": "Trein weer te laat", "lang": "nl", "domain": "rail",
-    "intent": "complaint", "sentiment": "negative", "needs_reply": "no", "urgency": "low",
+    "id": "nl-rail-9999",
+    "text": "Trein weer te laat",
+    "lang": "nl",
+    "domain": "rail",
+    "intent": "complaint",
+    "sentiment": "negative",
+    "needs_reply": "no",
+    "urgency": "low",
 }
 
 
@@ -51,9 +57,7 @@ def test_each_error_names_file_line_and_reason(tmp_path: Path, line: str, reason
 
 def test_duplicate_ids_and_bad_utf8(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
-    path.write_bytes(
-        (json.dumps(GOOD) + "\n" + json.dumps(GOOD) + "\n").encode() + b'{"id": "\xff"}\n'
-    )
+    path.write_bytes((json.dumps(GOOD) + "\n" + json.dumps(GOOD) + "\n").encode() + b'{"id": "\xff"}\n')
     errors = list(iter_errors(path))
     assert errors[0] == f"{path}:2: duplicate id 'nl-rail-9999' (first on line 1)"
     assert errors[1] == f"{path}:3: not valid UTF-8"
@@ -62,17 +66,18 @@ def test_duplicate_ids_and_bad_utf8(tmp_path: Path) -> None:
 
 
 def test_partial_labels_allowed_when_not_required(tmp_path: Path) -> None:
-    path = write(tmp_path / "p.jsonl", [json.dumps({"id": "x", "text": "hi", "lang": "en",
-                                                     "sentiment": "positive"})])
+    path = write(
+        tmp_path / "p.jsonl", [json.dumps({"id": "x", "text": "hi", "lang": "en", "sentiment": "positive"})]
+    )
     (row,) = load_jsonl(path, require_labels=False)
-    assert row.labels == {"intent": None, "sentiment": "positive", "needs_reply": None,
-                          "urgency": None}
+    assert row.labels == {"intent": None, "sentiment": "positive", "needs_reply": None, "urgency": None}
 
 
 def test_validate_cli_exit_codes(tmp_path: Path) -> None:
     good = write(tmp_path / "good.jsonl", [json.dumps(GOOD)])
-    bad = write(tmp_path / "bad.jsonl", [json.dumps(GOOD), json.dumps({**GOOD, "id": "b",
-                                                                       "sentiment": "meh"})])
+    bad = write(
+        tmp_path / "bad.jsonl", [json.dumps(GOOD), json.dumps({**GOOD, "id": "b", "sentiment": "meh"})]
+    )
     runner = CliRunner()
     ok = runner.invoke(app, ["validate", str(good)])
     assert ok.exit_code == 0, ok.output
@@ -115,8 +120,15 @@ def test_seed_every_intent_and_label_present(seed: list) -> None:
 
 def test_seed_hard_cases_present(seed: list) -> None:
     tags = Counter(t for r in seed for t in r.tags)
-    for tag in ("minor_venting", "closing_thanks", "sarcasm", "outage_question",
-                "personal_data", "user_chatter", "follow_up"):
+    for tag in (
+        "minor_venting",
+        "closing_thanks",
+        "sarcasm",
+        "outage_question",
+        "personal_data",
+        "user_chatter",
+        "follow_up",
+    ):
         assert tags[tag] >= 20, tag
 
 

@@ -40,11 +40,17 @@ def test_run_logged_with_metrics_images_and_registry(registry: dict[str, str]) -
 
 
 def test_score_over_http(api: str, auth: dict[str, str]) -> None:
-    body = {"mentions": [
-        {"id": "1", "text": "Mijn internet ligt er al 3 dagen uit, wanneer wordt dit opgelost?",
-         "author": {"handle": "@a", "followers": 12000}, "created_at": "2026-11-24T09:00:00Z"},
-        {"id": "2", "text": "Top geholpen door jullie medewerker, dank!", "lang": "nl"},
-    ]}
+    body = {
+        "mentions": [
+            {
+                "id": "1",
+                "text": "Mijn internet ligt er al 3 dagen uit, wanneer wordt dit opgelost?",
+                "author": {"handle": "@a", "followers": 12000},
+                "created_at": "2026-11-24T09:00:00Z",
+            },
+            {"id": "2", "text": "Top geholpen door jullie medewerker, dank!", "lang": "nl"},
+        ]
+    }
     r = httpx.post(f"{api}/v1/score", json=body, headers=auth, timeout=10)
     assert r.status_code == 200, r.text
     data = r.json()
@@ -73,8 +79,7 @@ def test_held_out_predictions_well_above_chance(api: str, auth: dict[str, str]) 
     mentions = [{"id": r.id, "text": r.text, "lang": r.lang, "context": r.context} for r in rows]
     preds: dict[str, list[str]] = {h: [] for h in HEAD_NAMES}
     for i in range(0, len(mentions), 64):
-        r = httpx.post(f"{api}/v1/score", json={"mentions": mentions[i:i + 64]}, headers=auth,
-                       timeout=30)
+        r = httpx.post(f"{api}/v1/score", json={"mentions": mentions[i : i + 64]}, headers=auth, timeout=30)
         assert r.status_code == 200, r.text
         for res in r.json()["results"]:
             for h in ("intent", "sentiment", "urgency"):

@@ -30,8 +30,13 @@ def test_detects_and_masks(text: str, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["trein 2 minuten te laat", "vlucht van 14:35 geannuleerd", "al 3 dagen geen internet",
-     "50% korting in 2026!", "top geholpen, dank!"],
+    [
+        "trein 2 minuten te laat",
+        "vlucht van 14:35 geannuleerd",
+        "al 3 dagen geen internet",
+        "50% korting in 2026!",
+        "top geholpen, dank!",
+    ],
 )
 def test_no_false_alarm_on_ordinary_text(text: str) -> None:
     assert pii_kinds(text) == []

@@ -16,8 +16,13 @@ NOON = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 def signals(**kw: object) -> Signals:
-    base = dict(p_reply=0.9, intent="question", p_negative=0.1,
-                urgency={"high": 0.1, "normal": 0.8, "low": 0.1}, created_at=NOON)
+    base = dict(
+        p_reply=0.9,
+        intent="question",
+        p_negative=0.1,
+        urgency={"high": 0.1, "normal": 0.8, "low": 0.1},
+        created_at=NOON,
+    )
     return Signals(**{**base, **kw})
 
 
@@ -29,8 +34,11 @@ def test_no_reply_needed_is_p4_with_reason() -> None:
 
 
 def test_urgent_complaint_is_p1_within_30_minutes() -> None:
-    p = prioritise(signals(intent="complaint", p_negative=0.9,
-                           urgency={"high": 0.9, "normal": 0.1, "low": 0.0}), POLICY, NOON)
+    p = prioritise(
+        signals(intent="complaint", p_negative=0.9, urgency={"high": 0.9, "normal": 0.1, "low": 0.0}),
+        POLICY,
+        NOON,
+    )
     assert p.tier == "P1" and p.score >= 75
     assert p.respond_by == NOON + timedelta(minutes=30)
     assert any("very negative" in r for r in p.reasons)
@@ -68,8 +76,16 @@ def test_off_hours_clock_starts_at_opening_except_p1() -> None:
     opening = datetime(2026, 11, 24, 7, 0, tzinfo=UTC)  # 08:00 Amsterdam
     assert p.respond_by > opening
     assert any("outside business hours" in r for r in p.reasons)
-    urgent = prioritise(signals(created_at=night, intent="complaint", p_negative=0.9,
-                                urgency={"high": 1.0, "normal": 0.0, "low": 0.0}), POLICY, night)
+    urgent = prioritise(
+        signals(
+            created_at=night,
+            intent="complaint",
+            p_negative=0.9,
+            urgency={"high": 1.0, "normal": 0.0, "low": 0.0},
+        ),
+        POLICY,
+        night,
+    )
     assert urgent.tier == "P1" and urgent.respond_by == night + timedelta(minutes=30)
 
 

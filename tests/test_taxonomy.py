@@ -4,7 +4,12 @@ from model.taxonomy import BY_NAME, HEAD_NAMES, HEADS, head
 def test_four_heads_in_design_order() -> None:
     assert HEAD_NAMES == ("intent", "sentiment", "needs_reply", "urgency")
     assert BY_NAME["intent"].labels == (
-        "complaint", "request", "question", "feedback", "praise", "other",
+        "complaint",
+        "request",
+        "question",
+        "feedback",
+        "praise",
+        "other",
     )
     assert len(BY_NAME["sentiment"].labels) == 3
     assert BY_NAME["needs_reply"].labels == ("yes", "no")
