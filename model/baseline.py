@@ -1,7 +1,11 @@
-"""scikit-learn baseline: shared TF-IDF (word + char n-grams) and a calibrated
-linear classifier per head.
+"""scikit-learn baseline: shared TF-IDF (word + char n-grams) and a class-balanced
+logistic regression per head.
 
 Rows may label only some heads; each head is fitted on the rows that label it.
+After fitting, the heads' coefficients are stacked into one matrix so a
+prediction is two vectorizer calls and one sparse product: the per-estimator
+input validation of scikit-learn would otherwise cost more than the maths
+(see ``test_fast_path_matches_sklearn``).
 """
 
 from __future__ import annotations
@@ -10,10 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion
 
 from model.base import Probas
 from model.taxonomy import BY_NAME, HEADS
@@ -25,7 +28,6 @@ class BaselineParams:
     char_ngrams: tuple[int, int] = (2, 5)
     min_df: int = 1
     C: float = 4.0
-    calibration_cv: int = 3
     class_weight: str | None = "balanced"
     seed: int = 13
 
@@ -34,64 +36,84 @@ class BaselineParams:
 
 
 @dataclass
+class _HeadSlice:
+    name: str
+    start: int
+    stop: int
+    classes: np.ndarray  # taxonomy indices of the fitted classes
+    binary: bool
+
+
+@dataclass
 class BaselineModel:
     """fit(texts, labels) / predict_proba(texts) -> per-head probabilities."""
 
     params: BaselineParams = field(default_factory=BaselineParams)
-    features_: FeatureUnion | None = None
-    heads_: dict[str, CalibratedClassifierCV | LogisticRegression] = field(default_factory=dict)
+    vectorizers_: list[TfidfVectorizer] = field(default_factory=list)
+    heads_: dict[str, LogisticRegression] = field(default_factory=dict)
+    _weights: np.ndarray | None = None
+    _bias: np.ndarray | None = None
+    _slices: list[_HeadSlice] = field(default_factory=list)
 
-    def _features(self) -> FeatureUnion:
+    def _make_vectorizers(self) -> list[TfidfVectorizer]:
         p = self.params
-        return FeatureUnion(
-            [
-                (
-                    "word",
-                    TfidfVectorizer(
-                        ngram_range=p.word_ngrams, min_df=p.min_df, sublinear_tf=True,
-                        lowercase=True, strip_accents=None,
-                    ),
-                ),
-                (
-                    "char",
-                    TfidfVectorizer(
-                        analyzer="char_wb", ngram_range=p.char_ngrams, min_df=p.min_df,
-                        sublinear_tf=True, lowercase=True,
-                    ),
-                ),
-            ]
+        word = TfidfVectorizer(ngram_range=p.word_ngrams, min_df=p.min_df, sublinear_tf=True)
+        char = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=p.char_ngrams, min_df=p.min_df, sublinear_tf=True
         )
+        return [word, char]
+
+    def features(self, texts: Sequence[str]) -> sp.csr_matrix:
+        return sp.hstack([v.transform(texts) for v in self.vectorizers_], format="csr")
 
     def fit(self, texts: Sequence[str], labels: dict[str, Sequence[str | None]]) -> BaselineModel:
-        self.features_ = self._features()
-        x = self.features_.fit_transform(list(texts))
+        texts = list(texts)
+        self.vectorizers_ = self._make_vectorizers()
+        x = sp.hstack([v.fit_transform(texts) for v in self.vectorizers_], format="csr")
         self.heads_ = {}
         for h in HEADS:
             ys = labels.get(h.name)
             if ys is None:
                 continue
             mask = np.array([y is not None for y in ys])
-            if mask.sum() == 0:
+            if not mask.any():
                 continue
             y = np.array([h.index(v) for v in np.asarray(ys, dtype=object)[mask]])
+            if len(set(y)) < 2:
+                continue
             lr = LogisticRegression(
-                C=self.params.C, max_iter=2000, class_weight=self.params.class_weight,
+                C=self.params.C, max_iter=3000, class_weight=self.params.class_weight,
                 random_state=self.params.seed,
             )
-            counts = np.bincount(y, minlength=len(h.labels))
-            cv = min(self.params.calibration_cv, int(counts[counts > 0].min()))
-            clf = CalibratedClassifierCV(lr, cv=cv, method="sigmoid") if cv >= 2 else lr
-            self.heads_[h.name] = clf.fit(x[mask], y)
+            self.heads_[h.name] = lr.fit(x[mask], y)
+        self._compile()
         return self
 
+    def _compile(self) -> None:
+        columns, bias, self._slices, start = [], [], [], 0
+        for name, lr in self.heads_.items():
+            k = lr.coef_.shape[0]
+            columns.append(lr.coef_.T)
+            bias.append(lr.intercept_)
+            self._slices.append(_HeadSlice(name, start, start + k, lr.classes_, k == 1))
+            start += k
+        self._weights = np.ascontiguousarray(np.hstack(columns))
+        self._bias = np.concatenate(bias)
+
     def predict_proba(self, texts: Sequence[str]) -> Probas:
-        if self.features_ is None:
+        if self._weights is None:
             raise RuntimeError("BaselineModel is not fitted")
-        x = self.features_.transform(list(texts))
+        z = self.features(list(texts)) @ self._weights + self._bias
         out: Probas = {}
-        for name, clf in self.heads_.items():
-            n = len(BY_NAME[name].labels)
-            proba = np.zeros((x.shape[0], n))
-            proba[:, clf.classes_] = clf.predict_proba(x)
-            out[name] = proba
+        for s in self._slices:
+            scores = z[:, s.start : s.stop]
+            if s.binary:
+                p1 = 1.0 / (1.0 + np.exp(-scores[:, 0]))
+                fitted = np.column_stack([1.0 - p1, p1])
+            else:
+                e = np.exp(scores - scores.max(axis=1, keepdims=True))
+                fitted = e / e.sum(axis=1, keepdims=True)
+            proba = np.zeros((z.shape[0], len(BY_NAME[s.name].labels)))
+            proba[:, s.classes] = fitted
+            out[s.name] = proba
         return out

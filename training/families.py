@@ -70,7 +70,7 @@ class BaselineFamily:
         return self.hyper.as_dict()
 
     def pip_requirements(self) -> list[str]:
-        return _pins("mlflow", "scikit-learn", "numpy", "pandas", "joblib")
+        return _pins("mlflow", "scikit-learn", "scipy", "numpy", "pandas", "joblib")
 
 
 def get_family(name: str, **options: object) -> Family:

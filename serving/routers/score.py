@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from serving.auth import require_api_key
@@ -15,7 +15,7 @@ router = APIRouter(tags=["scoring"], dependencies=[Depends(require_api_key)],
 
 
 @router.post("/v1/score", response_model=ScoreResponse)
-async def score(body: ScoreRequest, request: Request) -> ScoreResponse:
+async def score(body: ScoreRequest, request: Request) -> Response:
     """Score a batch of mentions: labels with probabilities, priority and routing."""
     state = request.app.state
     model = state.models.current  # one read: the whole batch uses one model version
@@ -33,4 +33,5 @@ async def score(body: ScoreRequest, request: Request) -> ScoreResponse:
         PREDICTIONS.labels("sentiment", r.sentiment.label).inc()
         PREDICTIONS.labels("urgency", r.urgency.label).inc()
         PREDICTIONS.labels("needs_reply", "yes" if r.needs_reply.value else "no").inc()
-    return result
+    # already a validated ScoreResponse: serialise once in Rust, skip FastAPI's re-validation
+    return Response(result.model_dump_json(), media_type="application/json")

@@ -1,0 +1,56 @@
+"""Model tests for the baseline: fast path parity, partial labels, held-out quality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model.baseline import BaselineModel
+from model.dataset import load_dataset
+from model.settings import Settings
+from model.taxonomy import BY_NAME
+from training.data import split_rows
+from training.families import labels_of, texts_of
+
+
+@pytest.fixture(scope="module")
+def splits() -> dict:
+    return split_rows(load_dataset([Settings().seed_dir]))
+
+
+@pytest.fixture(scope="module")
+def fitted(splits: dict) -> BaselineModel:
+    return BaselineModel().fit(texts_of(splits["train"]), labels_of(splits["train"]))
+
+
+def test_fast_path_matches_sklearn(fitted: BaselineModel, splits: dict) -> None:
+    texts = texts_of(splits["test"])
+    fast = fitted.predict_proba(texts)
+    x = fitted.features(texts)
+    for name, lr in fitted.heads_.items():
+        reference = np.zeros_like(fast[name])
+        reference[:, lr.classes_] = lr.predict_proba(x)
+        np.testing.assert_allclose(fast[name], reference, atol=1e-9)
+        assert fast[name].shape == (len(texts), len(BY_NAME[name].labels))
+
+
+def test_partial_labels_fit_only_labelled_heads(splits: dict) -> None:
+    rows = splits["train"]
+    labels = labels_of(rows)
+    labels["intent"] = [None] * len(rows)
+    labels["urgency"] = [v if i % 2 else None for i, v in enumerate(labels["urgency"])]
+    model = BaselineModel().fit(texts_of(rows), labels)
+    out = model.predict_proba(["Waar blijft mijn pakket?"])
+    assert "intent" not in out
+    assert set(out) == {"sentiment", "needs_reply", "urgency"}
+
+
+def test_held_out_quality_beats_majority(fitted: BaselineModel, splits: dict) -> None:
+    rows = splits["test"]
+    probas = fitted.predict_proba(texts_of(rows))
+    for name, p in probas.items():
+        labels = BY_NAME[name].labels
+        truth = np.array([labels.index(r.labels[name]) for r in rows])
+        accuracy = float((p.argmax(axis=1) == truth).mean())
+        majority = np.bincount(truth).max() / len(truth)
+        assert accuracy > majority + 0.1, (name, accuracy, majority)
