@@ -7,7 +7,6 @@ can pickle it, and the runtime is built in ``load_context``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,24 +15,8 @@ import numpy as np
 import pandas as pd
 
 from model.base import Probas, TriageModel
+from model.runtime import load_runtime
 from model.taxonomy import HEADS
-
-META = "meta.json"
-
-
-def load_runtime(folder: Path) -> TriageModel:
-    """Build the inference runtime stored in an artefact folder."""
-    meta = json.loads((folder / META).read_text())
-    kind = meta["runtime"]
-    if kind == "sklearn":
-        import joblib
-
-        return joblib.load(folder / "model.joblib")
-    if kind == "onnx":
-        from model.onnx_runtime import OnnxTriageModel
-
-        return OnnxTriageModel.load(folder)
-    raise ValueError(f"{folder / META}: unknown runtime {kind!r}")
 
 
 def probas_frame(probas: Probas) -> pd.DataFrame:

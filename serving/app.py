@@ -13,7 +13,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from model.feedback import FeedbackStore
-from model.settings import configure_mlflow, get_settings
+from model.settings import get_settings
 from serving.language import LanguageIdentifier
 from serving.logs import setup_logging
 from serving.metrics import MODEL_INFO, REGISTRY
@@ -55,14 +55,16 @@ def create_app(cfg: ServeSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         setup_logging(cfg.log_level)
         settings = get_settings()
-        configure_mlflow(settings)
         app.state.api_keys = _api_keys(cfg)
         app.state.policy = Policy.load(cfg.policy)
         app.state.feedback = FeedbackStore(cfg.feedback_db(settings.var_dir))
         app.state.languages = LanguageIdentifier()
         # lingua loads its n-gram models lazily (~1.5 s): warm up off the request path
         threading.Thread(target=app.state.languages.detect, args=("warm up",), daemon=True).start()
-        manager = ModelManager(settings.registered_model, cfg.model_alias, cfg.swap_poll_seconds)
+        manager = ModelManager(
+            settings.registered_model, cfg.model_alias, cfg.swap_poll_seconds,
+            cache=settings.var_dir / "model-cache",
+        )
         manager.on_swap = _publish_model
         app.state.models = manager
         manager.start()

@@ -10,15 +10,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
-from model.loading import LoadedModel, load_version, resolve_alias
+from model.loading import LoadedModel, load_last_known, load_version, resolve_alias
+from model.settings import configure_mlflow
 
 log = logging.getLogger("webcare.model")
 
 
 class ModelManager:
-    def __init__(self, name: str, alias: str, poll_seconds: float) -> None:
+    def __init__(self, name: str, alias: str, poll_seconds: float, cache: Path | None = None) -> None:
         self.name = name
+        self.cache = cache
         self.alias = alias
         self.poll_seconds = poll_seconds
         self.current: LoadedModel | None = None
@@ -35,28 +38,36 @@ class ModelManager:
                 version = resolve_alias(self.name, self.alias)
                 if self.current is not None and self.current.version == version:
                     return False
-                loaded = load_version(self.name, version)
+                loaded = load_version(self.name, version, self.cache, remember=True)
             except Exception as exc:  # keep serving whatever we have
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.error("model load failed", extra={"error": self.last_error})
                 return False
-            previous = self.current.version if self.current else None
-            self.current = loaded
-            self.last_error = None
-            if self.on_swap is not None:
-                self.on_swap(loaded)
-            log.info("model active", extra={"model_version": version, "previous": previous})
+            self._activate(loaded)
             return True
+
+    def _activate(self, loaded: LoadedModel) -> None:
+        previous = self.current.version if self.current else None
+        self.current = loaded  # one reference assignment: requests see old or new, never a mix
+        self.last_error = None
+        if self.on_swap is not None:
+            self.on_swap(loaded)
+        log.info("model active", extra={"model_version": loaded.version, "previous": previous})
 
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_seconds):
             self.check()
 
     def start(self) -> None:
-        """Load in the background now and then poll for alias moves."""
+        """Serve the last known model at once (if any), then check the registry and poll."""
+        if self.cache is not None and self.alias == "champion":
+            known = load_last_known(self.name, self.cache)
+            if known is not None:
+                self._activate(known)
 
         def run() -> None:
-            self.check()
+            configure_mlflow()
+            self.check()  # imports MLflow and asks the registry: may take seconds
             if self.poll_seconds > 0:
                 self._poll()
 
