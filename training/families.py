@@ -12,7 +12,7 @@ from typing import Protocol
 from model.base import TriageModel, model_input
 from model.baseline import BaselineModel, BaselineParams
 from model.dataset import Row
-from model.pyfunc import META
+from model.runtime import META
 from model.taxonomy import HEAD_NAMES, TAXONOMY_VERSION
 
 
