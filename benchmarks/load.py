@@ -75,6 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--alias", default="champion")
     parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -85,7 +86,7 @@ def main() -> None:
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "serving.app:app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning", "--no-access-log"],
+         str(port), "--log-level", "warning", "--no-access-log", "--workers", str(args.workers)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -112,13 +113,13 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=10)
     figures = {
-        "model": f"{model['family']} v{model['version']}", "ready_s": round(ready_s, 2),
+        "model": f"{model['family']} v{model['version']}", "workers": args.workers, "ready_s": round(ready_s, 2),
         "rss_mb": round(max(rss, rss_after)), "single_c1": one, "single_c8": eight,
         "batch64_c2": {**batch, "mentions_per_s": batch["rps"] * 64},
     }
     print(json.dumps(figures, indent=2))
     print(
-        f"\n| {figures['model']} | {ready_s:.1f} s | {figures['rss_mb']} MB "
+        f"\n| {figures['model']} | {args.workers} | {ready_s:.1f} s | {figures['rss_mb']} MB "
         f"| {one['rps']:.0f} req/s, p50 {one['p50_ms']:.1f} / p99 {one['p99_ms']:.1f} ms "
         f"| {eight['rps']:.0f} req/s, p50 {eight['p50_ms']:.1f} / p99 {eight['p99_ms']:.1f} ms "
         f"| {batch['rps'] * 64:.0f} mentions/s |"
