@@ -26,16 +26,27 @@ import httpx
 from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-SINGLE = {"mentions": [{"id": "1", "text": "Al 3 dagen geen internet, wanneer wordt dit opgelost?",
-                        "lang": "nl", "author": {"followers": 120}}]}
+SINGLE = {
+    "mentions": [
+        {
+            "id": "1",
+            "text": "Al 3 dagen geen internet, wanneer wordt dit opgelost?",
+            "lang": "nl",
+            "author": {"followers": 120},
+        }
+    ]
+}
 TEXTS = [
     "Mijn trein van 8:12 is weer uitgevallen, hoe kom ik nu op tijd?",
     "Thanks for sorting my refund so quickly!",
     "Hvornår kommer min pakke? Har ventet 5 dage",
     "Bonjour, ma facture est deux fois plus élevée que d'habitude ??",
 ]
-BATCH = {"mentions": [{"id": str(i), "text": TEXTS[i % 4], "lang": ["nl", "en", "da", "fr"][i % 4]}
-                      for i in range(64)]}
+BATCH = {
+    "mentions": [
+        {"id": str(i), "text": TEXTS[i % 4], "lang": ["nl", "en", "da", "fr"][i % 4]} for i in range(64)
+    ]
+}
 
 
 def wrk(url: str, body: dict, connections: int, seconds: int) -> dict[str, float]:
@@ -45,8 +56,19 @@ def wrk(url: str, body: dict, connections: int, seconds: int) -> dict[str, float
         script = fh.name
     threads = min(connections, 2)
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", script, "--latency",
-         f"{url}/v1/score"], capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "-s",
+            script,
+            "--latency",
+            f"{url}/v1/score",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     os.unlink(script)
 
@@ -59,7 +81,8 @@ def wrk(url: str, body: dict, connections: int, seconds: int) -> dict[str, float
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50_ms": ms("50%"), "p99_ms": ms("99%"),
+        "p50_ms": ms("50%"),
+        "p99_ms": ms("99%"),
         "errors": float(errors.group(1)) if errors else 0.0,
     }
 
@@ -81,13 +104,34 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: install it (Debian: apt-get install wrk)")
     port = free_port()
-    env = {**os.environ, "WEBCARE_ALLOW_OPEN": "true", "WEBCARE_MODEL_ALIAS": args.alias,
-           "WEBCARE_SWAP_POLL_SECONDS": "0", "WEBCARE_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "WEBCARE_ALLOW_OPEN": "true",
+        "WEBCARE_MODEL_ALIAS": args.alias,
+        "WEBCARE_SWAP_POLL_SECONDS": "0",
+        "WEBCARE_LOG_LEVEL": "WARNING",
+    }
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "serving.app:app", "--host", "127.0.0.1", "--port",
-         str(port), "--log-level", "warning", "--no-access-log", "--workers", str(args.workers)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "serving.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--workers",
+            str(args.workers),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -113,8 +157,12 @@ def main() -> None:
         proc.terminate()
         proc.wait(timeout=10)
     figures = {
-        "model": f"{model['family']} v{model['version']}", "workers": args.workers, "ready_s": round(ready_s, 2),
-        "rss_mb": round(max(rss, rss_after)), "single_c1": one, "single_c8": eight,
+        "model": f"{model['family']} v{model['version']}",
+        "workers": args.workers,
+        "ready_s": round(ready_s, 2),
+        "rss_mb": round(max(rss, rss_after)),
+        "single_c1": one,
+        "single_c8": eight,
         "batch64_c2": {**batch, "mentions_per_s": batch["rps"] * 64},
     }
     print(json.dumps(figures, indent=2))
