@@ -1,0 +1,79 @@
+"""Inter-annotator agreement per head: Cohen's kappa per annotator pair, Krippendorff's alpha.
+
+Kappa tells which pair of labelers reads the guidelines differently; alpha
+(nominal) summarises a head over all annotators and tolerates missing
+annotations, so it is the number to watch across dataset versions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+Votes = Mapping[int, Mapping[int, str]]
+"""task id -> annotator id -> label (one head)."""
+
+
+def _finite(value: float) -> float | None:
+    return round(float(value), 4) if value is not None and math.isfinite(value) else None
+
+
+def cohen_pairs(votes: Votes, labels: Sequence[str]) -> list[dict[str, Any]]:
+    """Kappa for every annotator pair over the tasks both labelled (None if undefined)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    annotators = sorted({a for by_annotator in votes.values() for a in by_annotator})
+    out: list[dict[str, Any]] = []
+    for a, b in itertools.combinations(annotators, 2):
+        shared = [t for t, by in votes.items() if a in by and b in by]
+        if not shared:
+            continue
+        ya = [votes[t][a] for t in shared]
+        yb = [votes[t][b] for t in shared]
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            kappa = cohen_kappa_score(ya, yb, labels=list(labels))
+        out.append({"annotators": [a, b], "n": len(shared), "kappa": _finite(kappa)})
+    return out
+
+
+def krippendorff_alpha(votes: Votes, labels: Sequence[str]) -> float | None:
+    """Nominal alpha over all annotators; None when fewer than two values are pairable."""
+    import krippendorff
+
+    annotators = sorted({a for by_annotator in votes.values() for a in by_annotator})
+    units = [t for t, by in votes.items() if len(by) >= 2]
+    if len(annotators) < 2 or not units:
+        return None
+    index = {label: i for i, label in enumerate(labels)}
+    data = np.full((len(annotators), len(units)), np.nan)
+    for col, task in enumerate(units):
+        for row, annotator in enumerate(annotators):
+            label = votes[task].get(annotator)
+            if label is not None:
+                data[row, col] = index[label]
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            alpha = krippendorff.alpha(
+                reliability_data=data,
+                level_of_measurement="nominal",
+                value_domain=list(range(len(labels))),
+            )
+    except ValueError:  # e.g. a single value in the data: alpha is undefined
+        return None
+    return _finite(alpha)
+
+
+def head_agreement(votes: Votes, labels: Sequence[str]) -> dict[str, Any]:
+    """Alpha, pairwise kappas and how many tasks had two or more annotations."""
+    return {
+        "krippendorff_alpha": krippendorff_alpha(votes, labels),
+        "cohen_kappa": cohen_pairs(votes, labels),
+        "multi_annotated_tasks": sum(1 for by in votes.values() if len(by) >= 2),
+    }
