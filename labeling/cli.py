@@ -330,3 +330,44 @@ def _print_agreement(agreement: dict) -> None:
             str(values["multi_annotated_tasks"]),
         )
     console.print(table)
+
+
+@app.command("import-feedback")
+def import_feedback(
+    project: ProjectOpt = None,
+) -> None:
+    """Send agents' corrections from the API's feedback store to Label Studio for review.
+
+    Each correction becomes a task pre-filled with the agent's labels; sent ones
+    are marked so a re-run sends only new feedback. Texts were masked on arrival.
+    """
+    from labeling.client import api_errors, require_project
+    from labeling.importers import Prefill, import_mentions
+    from labeling.sources import Mention
+    from model.feedback import FeedbackStore, feedback_url
+
+    settings = Settings()
+    store = FeedbackStore(feedback_url(settings.var_dir))
+    pending = store.pending()
+    if not pending:
+        console.print("no new feedback to send")
+        return
+    mentions = [Mention(text=f.text, lang=f.lang, origin="feedback", source_id=f.mention_id)
+                for f in pending]  # fmt: skip
+    prefill = [
+        Prefill({k: v for k, v in f.labels.items() if v is not None}, "agent-feedback")
+        for f in pending
+    ]
+    title = _title(project)
+    with _errors():
+        conn, ls = _connect(settings)
+        with api_errors(conn.url):
+            target = require_project(ls, title)
+            report = import_mentions(
+                ls, target.id, mentions, prefill=prefill, dup_threshold=1.01, url=conn.url
+            )
+    store.mark_sent([f.id for f in pending])
+    console.print(
+        f"sent {report.imported} of {len(pending)} correction(s) to {title!r} (id {target.id}) "
+        f"for review; {report.already_in_project} already there"
+    )

@@ -7,8 +7,10 @@ stored: the store never holds raw personal data.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import (
     Boolean,
@@ -49,6 +51,16 @@ feedback = Table(
 )
 
 LABEL_FIELDS = ("intent", "sentiment", "needs_reply", "urgency")
+URL_ENV = "WEBCARE_FEEDBACK_URL"
+
+
+def feedback_url(var_dir: Path) -> str:
+    """``WEBCARE_FEEDBACK_URL`` or a SQLite file in the var folder (shared by API and labeling)."""
+    url = os.environ.get(URL_ENV)
+    if url:
+        return url
+    var_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{var_dir / 'feedback.db'}"
 
 
 @dataclass

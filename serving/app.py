@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from model.feedback import FeedbackStore
+from model.feedback import FeedbackStore, feedback_url
 from model.settings import get_settings
 from serving.language import LanguageIdentifier
 from serving.logs import setup_logging
@@ -57,7 +57,7 @@ def create_app(cfg: ServeSettings | None = None) -> FastAPI:
         settings = get_settings()
         app.state.api_keys = _api_keys(cfg)
         app.state.policy = Policy.load(cfg.policy)
-        app.state.feedback = FeedbackStore(cfg.feedback_db(settings.var_dir))
+        app.state.feedback = FeedbackStore(feedback_url(settings.var_dir))
         app.state.languages = LanguageIdentifier()
         # lingua loads its n-gram models lazily (~1.5 s): warm up off the request path
         threading.Thread(target=app.state.languages.detect, args=("warm up",), daemon=True).start()

@@ -28,7 +28,6 @@ class ServeSettings(BaseSettings):
     api_keys_file: Path | None = None
     allow_open: bool = Field(False, description="serve without API keys (loopback hosts only)")
     max_body_bytes: int = 1_000_000
-    feedback_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in var/")
     log_level: str = "INFO"
 
     @field_validator("api_keys", mode="before")
@@ -45,12 +44,6 @@ class ServeSettings(BaseSettings):
                     keys.add(line)
         return keys
 
-    def feedback_db(self, var_dir: Path) -> str:
-        if self.feedback_url:
-            return self.feedback_url
-        path = var_dir / "feedback.db"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{path}"
 
 
 @lru_cache
