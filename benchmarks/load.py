@@ -18,12 +18,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
-from tests.servers import free_port
+from tests.servers import running_api
 
 ROOT = Path(__file__).resolve().parent.parent
 SINGLE = {
@@ -103,59 +102,19 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: install it (Debian: apt-get install wrk)")
-    port = free_port()
-    env = {
-        **os.environ,
-        "WEBCARE_ALLOW_OPEN": "true",
-        "WEBCARE_MODEL_ALIAS": args.alias,
-        "WEBCARE_SWAP_POLL_SECONDS": "0",
-        "WEBCARE_LOG_LEVEL": "WARNING",
-    }
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "serving.app:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--workers",
-            str(args.workers),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.perf_counter() - started > 120:
-                sys.exit("server did not become ready")
-            time.sleep(0.02)
-        ready_s = time.perf_counter() - started
+    env = {"WEBCARE_ALLOW_OPEN": "true", "WEBCARE_MODEL_ALIAS": args.alias,
+           "WEBCARE_SWAP_POLL_SECONDS": "0", "WEBCARE_LOG_LEVEL": "WARNING"}  # fmt: skip
+    extra = ["--no-access-log", "--workers", str(args.workers)]
+    with running_api(env, timeout=120, extra_args=extra) as url:
+        ready_s = url.ready_s
         model = httpx.get(f"{url}/v1/model").json()
         for _ in range(200):  # warm up
             httpx.post(f"{url}/v1/score", json=SINGLE)
-        rss = rss_mb(proc.pid)
+        rss = rss_mb(url.pid)
         one = wrk(url, SINGLE, 1, args.seconds)
         eight = wrk(url, SINGLE, 8, args.seconds)
         batch = wrk(url, BATCH, 2, args.seconds)
-        rss_after = rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        rss_after = rss_mb(url.pid)
     figures = {
         "model": f"{model['family']} v{model['version']}",
         "workers": args.workers,

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,12 +22,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class ApiUrl(str):
+    """The server's base URL, also carrying its pid and how long it took to get ready."""
+
+    pid: int
+    ready_s: float
+
+
 @contextmanager
 def running_api(
-    env: dict[str, str], *, wait_ready: bool = True, log: Path | None = None, timeout: float = 60.0
-) -> Iterator[str]:
+    env: dict[str, str],
+    *,
+    wait_ready: bool = True,
+    log: Path | None = None,
+    timeout: float = 60.0,
+    extra_args: Sequence[str] = (),
+) -> Iterator[ApiUrl]:
     """Yield the base URL of a uvicorn server running serving.app:app with ``env``."""
     port = free_port()
+    started = time.perf_counter()
     full_env = {**os.environ, **env}
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
@@ -42,13 +55,15 @@ def running_api(
             str(port),
             "--log-level",
             "warning",
+            *extra_args,
         ],
         cwd=ROOT,
         env=full_env,
         stdout=out,
         stderr=out,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = ApiUrl(f"http://127.0.0.1:{port}")
+    url.pid = proc.pid
     try:
         deadline = time.monotonic() + timeout
         path = "/readyz" if wait_ready else "/healthz"
@@ -62,7 +77,8 @@ def running_api(
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError(f"API not ready after {timeout}s")
-            time.sleep(0.1)
+            time.sleep(0.02)
+        url.ready_s = time.perf_counter() - started
         yield url
     finally:
         proc.terminate()
