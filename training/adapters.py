@@ -244,9 +244,7 @@ def parse_names(value: str | Sequence[str] | None) -> list[str]:
         return list(PUBLIC_SETS)
     unknown = [n for n in names if n not in PUBLIC_SETS]
     if unknown:
-        raise ValueError(
-            f"unknown public set(s) {', '.join(unknown)} (expected {', '.join(PUBLIC_SETS)})"
-        )
+        raise ValueError(f"unknown public set(s) {', '.join(unknown)} (expected {', '.join(PUBLIC_SETS)})")
     return list(dict.fromkeys(names))
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from model.base import Probas
 from model.dataset import Row, fingerprint, load_dataset
+from model.dataset_versions import mlflow_params
 from model.pyfunc import TriagePyfunc, probas_frame
 from model.settings import EXPERIMENT, Settings, configure_mlflow
 from training.adapters import dataset_version, load_public, parse_names
@@ -121,6 +122,7 @@ def train(
             },
             "data_versions.json",
         )
+        mlflow.log_params(mlflow_params(sources))  # exported versions and their sha256
         mlflow.log_metrics({f"data.train.{k}": v for k, v in _counts(train_rows).items()})
         log(f"training {family.name} on {len(train_rows)} rows ({len(val_rows)} validation)")
         started = time.perf_counter()
