@@ -92,9 +92,9 @@ def test_text_hash_ignores_case_spacing_and_unicode_form() -> None:
 
 
 def test_mask_handles_keeps_only_brands() -> None:
-    text = "@united thanks @JaneDoe and @Delta, mail me at jane@example.com"
-    assert mask_handles(text, ["United", "delta"]) == (
-        "@united thanks @user and @Delta, mail me at jane@example.com"
+    text = "@SouthwestAir thanks @JaneDoe and @Delta, mail me at jane@example.com"
+    assert mask_handles(text, ["southwestair", "delta"]) == (
+        "@SouthwestAir thanks @user and @Delta, mail me at jane@example.com"
     )
 
 
@@ -134,7 +134,7 @@ def test_public_formats_from_invented_samples() -> None:
 
     airline = read_mentions(FIXTURES / "airline_sample.csv")
     assert airline.format == "airline" and len(airline.mentions) == 2  # duplicate id dropped
-    assert airline.mentions[0].text == "@united flight delayed again and @user is stuck too"
+    assert airline.mentions[0].text == "@SouthwestAir flight delayed again and @user is stuck too"
     assert airline.mentions[1].text == "@Delta thanks for the upgrade & the lounge!"  # unescaped
     assert {m.lang for m in airline.mentions} == {"en"}
 

@@ -15,7 +15,7 @@ from model.onnx_runtime import OnnxTriageModel
 from model.taxonomy import HEADS
 
 TEXTS = [
-    "@united my flight was delayed 3 hours and nobody tells us anything",
+    "@SkyHopCare my flight was delayed 3 hours and nobody tells us anything",
     "thanks so much for the great service today!",
     "@NSHelpdesk hoe laat vertrekt de trein naar Utrecht? De app doet het niet",
     "ok",
