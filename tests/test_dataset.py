@@ -128,3 +128,12 @@ def test_seed_texts_unique(seed: list) -> None:
     texts = Counter(r.text.strip().lower() for r in seed)
     dupes = [t for t, n in texts.items() if n > 1]
     assert not dupes, dupes[:3]
+
+
+def test_committed_versions_hold_no_public_tweets() -> None:
+    """Exported versions in the repo may only hold the team's own mentions."""
+    from labeling.export import PUBLIC_ORIGINS
+
+    for manifest in sorted(Settings().datasets_dir.glob("v*/manifest.json")):
+        origins = set(json.loads(manifest.read_text()).get("per_origin", {}))
+        assert not origins & set(PUBLIC_ORIGINS), f"{manifest}: rows from {origins}"
