@@ -54,6 +54,7 @@ class BaselineModel:
     _weights: np.ndarray | None = None
     _bias: np.ndarray | None = None
     _slices: list[_HeadSlice] = field(default_factory=list)
+    _analyzers: list | None = None
 
     def _make_vectorizers(self) -> list[TfidfVectorizer]:
         p = self.params
@@ -64,12 +65,48 @@ class BaselineModel:
         return [word, char]
 
     def features(self, texts: Sequence[str]) -> sp.csr_matrix:
-        return sp.hstack([v.transform(texts) for v in self.vectorizers_], format="csr")
+        """TF-IDF of both vectorizers, computed directly from their fitted vocabularies.
+
+        Same numbers as ``TfidfVectorizer.transform`` (checked by a parity test) for
+        the options used here (sublinear tf, smooth idf, l2 norm), without its
+        per-call validation, which costs more than the counting for one tweet.
+        """
+        if self._analyzers is None:
+            self._analyzers = [(v.build_analyzer(), v.vocabulary_, v.idf_) for v in self.vectorizers_]
+        n_cols = sum(len(vocab) for _, vocab, _ in self._analyzers)
+        indptr, indices, data, nnz = [0], [], [], 0
+        for text in texts:
+            offset = 0
+            for analyze, vocab, idf in self._analyzers:
+                counts: dict[int, int] = {}
+                for gram in analyze(text):
+                    j = vocab.get(gram)
+                    if j is not None:
+                        counts[j] = counts.get(j, 0) + 1
+                if counts:
+                    cols = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+                    tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
+                    weights = (np.log(tf) + 1.0) * idf[cols]
+                    weights /= np.sqrt(weights @ weights)
+                    indices.append(cols + offset)
+                    data.append(weights)
+                    nnz += len(cols)
+                offset += len(vocab)
+            indptr.append(nnz)
+        values = np.concatenate(data) if data else np.zeros(0)
+        columns = np.concatenate(indices) if indices else np.zeros(0, dtype=np.int64)
+        return sp.csr_matrix((values, columns, np.asarray(indptr)), shape=(len(texts), n_cols))
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_analyzers"] = None  # closures: rebuilt on first use after loading
+        return state
 
     def fit(self, texts: Sequence[str], labels: dict[str, Sequence[str | None]]) -> BaselineModel:
         texts = list(texts)
         self.vectorizers_ = self._make_vectorizers()
         x = sp.hstack([v.fit_transform(texts) for v in self.vectorizers_], format="csr")
+        self._analyzers = None
         self.heads_ = {}
         for h in HEADS:
             ys = labels.get(h.name)

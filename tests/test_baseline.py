@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from model.baseline import BaselineModel
 from model.dataset import load_dataset
@@ -26,12 +27,26 @@ def fitted(splits: dict) -> BaselineModel:
 def test_fast_path_matches_sklearn(fitted: BaselineModel, splits: dict) -> None:
     texts = texts_of(splits["test"])
     fast = fitted.predict_proba(texts)
-    x = fitted.features(texts)
+    x = sp.hstack([v.transform(texts) for v in fitted.vectorizers_], format="csr")
     for name, lr in fitted.heads_.items():
         reference = np.zeros_like(fast[name])
         reference[:, lr.classes_] = lr.predict_proba(x)
         np.testing.assert_allclose(fast[name], reference, atol=1e-9)
         assert fast[name].shape == (len(texts), len(BY_NAME[name].labels))
+
+
+def test_fast_features_match_sklearn_vectorizers(fitted: BaselineModel, splits: dict) -> None:
+    import pickle
+
+    import scipy.sparse as sp
+
+    texts = [*texts_of(splits["test"]), "", "🙂", "zzzz qqqq"]  # empty and out-of-vocabulary too
+    reference = sp.hstack([v.transform(texts) for v in fitted.vectorizers_], format="csr")
+    fast = fitted.features(texts)
+    assert fast.shape == reference.shape
+    np.testing.assert_allclose(fast.toarray(), reference.toarray(), atol=1e-12)
+    again = pickle.loads(pickle.dumps(fitted))  # the analyzers cache is rebuilt after loading
+    np.testing.assert_allclose(again.features(texts[:3]).toarray(), reference[:3].toarray())
 
 
 def test_partial_labels_fit_only_labelled_heads(splits: dict) -> None:
