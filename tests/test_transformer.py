@@ -268,6 +268,25 @@ def test_tiny_fine_tune_registers_an_onnx_model(tmp_path: Path, monkeypatch: pyt
     )
     assert set(HEAD_NAMES) <= set(frame.columns)
 
+    # the API serves it through ONNX Runtime, in a process without torch or transformers
+    import httpx
+
+    from tests.servers import running_api
+
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+           "WEBCARE_VAR_DIR": str(tmp_path / "var"), "WEBCARE_ALLOW_OPEN": "true"}  # fmt: skip
+    with running_api(env, log=tmp_path / "api.log") as url:
+        r = httpx.post(f"{url}/v1/score", json={"mentions": [
+            {"id": "1", "text": "@Brand my router is broken since Monday!"}]}, timeout=30)  # fmt: skip
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["model"] == {"name": "webcare-triage", "version": "1", "family": "transformer"}
+        probs = body["results"][0]["intent"]["probabilities"]
+        assert abs(sum(probs.values()) - 1) < 1e-3
+        maps = Path(f"/proc/{url.pid}/maps").read_text()
+        assert "onnxruntime" in maps
+        assert "libtorch" not in maps
+
 
 @pytest.mark.slow
 def test_interrupted_run_resumes_from_its_last_checkpoint(
