@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from model.loading import LoadedModel, load_last_known, load_version, resolve_alias
@@ -26,6 +27,7 @@ class ModelManager:
         self.poll_seconds = poll_seconds
         self.current: LoadedModel | None = None
         self.last_error: str | None = None
+        self.last_check: datetime | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -35,16 +37,22 @@ class ModelManager:
         """Load the alias's version if it differs from the active one; True if swapped."""
         with self._lock:
             try:
-                version = resolve_alias(self.name, self.alias)
-                if self.current is not None and self.current.version == version:
-                    return False
-                loaded = load_version(self.name, version, self.cache, remember=True)
-            except Exception as exc:  # keep serving whatever we have
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.error("model load failed", extra={"error": self.last_error})
+                return self._check()
+            finally:
+                self.last_check = datetime.now(UTC)
+
+    def _check(self) -> bool:
+        try:
+            version = resolve_alias(self.name, self.alias)
+            if self.current is not None and self.current.version == version:
                 return False
-            self._activate(loaded)
-            return True
+            loaded = load_version(self.name, version, self.cache, remember=True)
+        except Exception as exc:  # keep serving whatever we have
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.error("model load failed", extra={"error": self.last_error})
+            return False
+        self._activate(loaded)
+        return True
 
     def _activate(self, loaded: LoadedModel) -> None:
         previous = self.current.version if self.current else None

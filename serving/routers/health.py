@@ -37,5 +37,6 @@ def active_model(request: Request, response: Response) -> dict[str, object]:
         "version": model.version if model else None,
         "family": model.family if model else None,
         "last_error": manager.last_error,
+        "last_registry_check": manager.last_check.isoformat() if manager.last_check else None,
         "policy_version": request.app.state.policy.version,
     }
