@@ -7,6 +7,7 @@ model, never half of each. A failed load keeps the old model serving.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections.abc import Callable
@@ -75,7 +76,10 @@ class ModelManager:
 
         def run() -> None:
             configure_mlflow()
-            self.check()  # imports MLflow and asks the registry: may take seconds
+            self.check()
+            # MLflow and the model add ~10^6 long-lived objects; without freezing them
+            # every full GC walks them all and stalls requests for ~100 ms
+            gc.freeze()  # imports MLflow and asks the registry: may take seconds
             if self.poll_seconds > 0:
                 self._poll()
 
