@@ -32,6 +32,9 @@ def champion_exists() -> bool:
 def serve(
     host: Annotated[str, typer.Option(envvar="WEBCARE_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="WEBCARE_PORT")] = 8000,
+    workers: Annotated[
+        int, typer.Option(envvar="WEBCARE_WORKERS", min=1, help="uvicorn worker processes")
+    ] = 1,
     train_if_missing: Annotated[
         bool, typer.Option(help="train the baseline on the bundled seed data if no champion")
     ] = True,
@@ -54,7 +57,10 @@ def serve(
         err.print(f"registered version {result.version} as {result.alias}")
     os.environ["WEBCARE_HOST"] = host
     err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    uvicorn.run("serving.app:app", host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        "serving.app:app", host=host, port=port, workers=workers, log_level="warning",
+        access_log=False,
+    )
 
 
 @app.command()
