@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from model.settings import Settings
 from tests.servers import running_api
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+SHARED = Settings().shared_datasets  # ../shared/datasets, or WEBCARE_SHARED_DATASETS
 
 
 def isolated_env(root: Path) -> dict[str, str]:
@@ -64,8 +65,6 @@ def auth() -> dict[str, str]:
     return {"X-API-Key": API_KEY}
 
 
-def shared_datasets_available() -> bool:
-    return SHARED.is_dir()
-
-
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"public datasets folder {SHARED} is absent")
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(), reason=f"public datasets folder {SHARED} is absent (set WEBCARE_SHARED_DATASETS)"
+)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from model.settings import Settings
 from model.split import assign
+from tests.conftest import SHARED, needs_shared
 from training.adapters import (
     PUBLIC_SETS,
     PublicDataError,
@@ -28,11 +28,6 @@ from training.adapters import (
 from training.data import split_rows
 
 FIXTURES = Path(__file__).parent / "fixtures" / "public"
-SHARED = Settings().shared_datasets
-needs_shared = pytest.mark.skipif(
-    not (SHARED / "airline_sentiment" / "tweets.csv").is_file(),
-    reason=f"public datasets not found at {SHARED} (set WEBCARE_SHARED_DATASETS)",
-)
 
 
 def by_id(rows):
