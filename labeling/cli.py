@@ -1,4 +1,4 @@
-"""`webcare label server|init|import|export`: the labeling workflow's commands.
+"""`webcare label server|init|import|export|real-agreement`: the labeling workflow's commands.
 
 Failures print one ``error:`` line naming the file/line or the server and exit
 non-zero: 2 for bad input files, 1 for server, connection and registry problems.
@@ -371,3 +371,26 @@ def import_feedback(
         f"sent {report.imported} of {len(pending)} correction(s) to {title!r} (id {target.id}) "
         f"for review; {report.already_in_project} already there"
     )
+
+
+@app.command("real-agreement")
+def real_agreement(
+    passes: Annotated[Path, typer.Argument(help="passes file with pass 1 and 2 rows")] = Path(
+        "data/real/passes.csv"
+    ),
+) -> None:
+    """Cohen's kappa and raw agreement per head between the two real-label passes."""
+    from labeling.real_passes import agreement_file
+
+    if not passes.is_file():
+        raise _fail(f"{passes}: no such file", 2)
+    try:
+        result = agreement_file(passes)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    table = Table("head", "doubly labelled", "Cohen's kappa", "raw agreement")
+    for head, r in result.items():
+        kappa = "n/a" if r["kappa"] is None else f"{r['kappa']:.3f}"
+        raw = "n/a" if r["raw_agreement"] is None else f"{r['raw_agreement']:.1%}"
+        table.add_row(head, str(r["n"]), kappa, raw)
+    console.print(table)

@@ -46,6 +46,8 @@ class Row:
     tags: list[str] = field(default_factory=list)
     excludes: dict[str, list[str]] = field(default_factory=dict)
     """Classes a row is known NOT to be (e.g. "not a complaint"), per head."""
+    sample: str | None = None
+    """How a real row was drawn ("random" or "rare-fill"); metrics on real traffic use "random"."""
 
     def to_json(self) -> dict:
         out: dict = {"id": self.id, "text": self.text, "lang": self.lang}

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     base_model: str = Field(default_factory=default_base_model)
     seed_dir: Path = PROJECT_ROOT / "data" / "seed"
     datasets_dir: Path = PROJECT_ROOT / "data" / "versions"
+    real_labels: Path = Field(
+        default=PROJECT_ROOT / "data" / "real" / "labels.csv",
+        description="the team's labels on real pool mentions (texts joined from shared_datasets)",
+    )
     shared_datasets: Path = PROJECT_ROOT.parent / "shared" / "datasets"
 
     def resolved_tracking_uri(self) -> str:

@@ -40,21 +40,63 @@ def _sources(data: list[Path] | None) -> list[Path]:
     return default_sources(get_settings())
 
 
+def _is_label_file(path: Path) -> bool:
+    return path.suffix.lower() == ".csv"
+
+
+def _unknown_ids(path: Path) -> str | None:
+    """Count labelled tweet ids the pools do not hold (None when the pools are absent)."""
+    from model.real_labels import load_real
+
+    settings = get_settings()
+    if not settings.shared_datasets.is_dir():
+        return f"{path}: tweet ids not checked: {settings.shared_datasets} is absent"
+    real = load_real(path, settings.shared_datasets)
+    if real.missing_ids:
+        return f"{path}: {real.missing_ids} tweet id(s) not found in the pools"
+    return None
+
+
 @app.command()
-def validate(paths: Annotated[list[Path], typer.Argument(help="JSONL files or folders")]) -> None:
-    """Check dataset files; print `file:line: reason` per bad row and exit 1 if any."""
+def validate(
+    paths: Annotated[
+        list[Path], typer.Argument(help="JSONL dataset files or folders, or real label CSVs")
+    ],
+) -> None:
+    """Check dataset files; print `file:line: reason` per bad row and exit 1 if any.
+
+    A ``.csv`` is a real label file (data/real/labels.csv): its rows are checked and,
+    when ../shared/datasets is there, its tweet ids are looked up in the pools.
+    """
+    from model.real_labels import iter_label_errors
+
     bad = 0
     n_files = 0
     for root in paths:
-        files = dataset_files(root) if root.exists() else [root]
+        if root.is_dir():
+            files = dataset_files(root) + sorted(root.glob("labels*.csv"))
+            if not files:
+                typer.echo(f"{root}: no dataset files (*.jsonl or labels*.csv)", err=True)
+                bad += 1
+        else:
+            files = [root]
         for file in files:
             n_files += 1
-            for message in iter_errors(file):
+            if _is_label_file(file):
+                errors = list(iter_label_errors(file))
+                if not errors and (note := _unknown_ids(file)):
+                    if "not found" in note:
+                        errors.append(note)
+                    else:
+                        typer.echo(note, err=True)
+            else:
+                errors = list(iter_errors(file))
+            for message in errors:
                 bad += 1
                 typer.echo(message, err=True)
     if bad:
         raise fail(f"{bad} error(s) in {n_files} file(s)", 1)
-    console.print(f"ok: {n_files} file(s) valid")
+    console.print(f"ok: {n_files} file(s) valid", markup=False)
 
 
 @app.command()
@@ -83,6 +125,14 @@ def train(
         ),
     ] = False,
     no_register: Annotated[bool, typer.Option("--no-register", help="log the run only")] = False,
+    real: Annotated[
+        bool,
+        typer.Option(
+            "--real/--no-real",
+            help="add the team's labelled real mentions (data/real/labels.csv, texts from "
+            "../shared/datasets) when they load",
+        ),
+    ] = True,
 ) -> None:
     """Train a model family on the datasets, log it to MLflow and register it."""
     from model.dataset import DatasetError
@@ -106,6 +156,7 @@ def train(
             register=not no_register,
             log=console.print,
             public=public or (),
+            real=real,
         )
     except (DatasetError, ValueError, FileNotFoundError) as exc:
         raise fail(str(exc)) from None
@@ -122,8 +173,26 @@ def train(
                 f"{m[f'test.{head}.accuracy']:.3f}",
             )
     console.print(table)
+    if any(k.startswith("test.real.") for k in result.metrics):
+        console.print(real_table(result.metrics))
     where = f"registered as version {result.version} ({result.alias})" if result.version else ""
     console.print(f"run {result.run_id} {where}")
+
+
+def real_table(m: dict[str, float]) -> Table:
+    """Test macro-F1 on the real random-sample rows, overall and per language."""
+    from model.real_labels import PRODUCT_LANGS
+    from model.taxonomy import HEAD_NAMES
+
+    langs = [lang for lang in PRODUCT_LANGS if any(f".lang.{lang}." in k for k in m if "real" in k)]
+    table = Table("head (real test)", "n", "macro-F1", *langs, title="real labelled mentions")
+    for head in HEAD_NAMES:
+        key = f"test.real.{head}"
+        if f"{key}.macro_f1" not in m:
+            continue
+        per_lang = [f"{m[k]:.3f}" if (k := f"{key}.lang.{lang}.macro_f1") in m else "-" for lang in langs]
+        table.add_row(head, f"{m[f'{key}.n']:.0f}", f"{m[f'{key}.macro_f1']:.3f}", *per_lang)
+    return table
 
 
 @app.command()

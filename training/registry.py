@@ -9,9 +9,10 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from model.loading import load_version
+from model.real_labels import load_real
 from model.settings import CHALLENGER, CHAMPION, Settings, configure_mlflow
 from model.taxonomy import HEAD_NAMES
-from training.data import load_splits
+from training.data import load_splits, split_rows
 from training.evaluate import head_metrics
 from training.families import texts_of
 
@@ -63,7 +64,8 @@ def compare(settings: Settings, sources: list[Path]) -> Comparison:
         raise PromotionError(f"no {CHAMPION} for {name}: train a model first")
     if chall is None:
         raise PromotionError(f"no {CHALLENGER} for {name}: train another model first")
-    test_rows = load_splits(sources)["test"]
+    real = load_real(settings.real_labels, settings.shared_datasets)
+    test_rows = load_splits(sources)["test"] + split_rows(real.rows)["test"]
     texts = texts_of(test_rows)
     scores: dict[str, tuple[float, float]] = {}
     results = []

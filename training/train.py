@@ -16,6 +16,7 @@ from model.base import Probas
 from model.dataset import Row, fingerprint, load_dataset
 from model.dataset_versions import mlflow_params
 from model.pyfunc import TriagePyfunc, probas_frame
+from model.real_labels import RealRows, file_sha256, load_real
 from model.settings import EXPERIMENT, Settings, configure_mlflow
 from training.adapters import dataset_version, load_public, parse_names
 from training.data import split_rows
@@ -56,6 +57,23 @@ def source_metrics(rows: Sequence[Row], probas: Probas, prefix: str = "test") ->
     return out
 
 
+def real_metrics(rows: Sequence[Row], probas: Probas, prefix: str = "test") -> dict[str, float]:
+    """Head metrics on the real rows drawn at random (``test.real.intent.lang.nl.macro_f1``):
+    the figure that estimates quality on a team's traffic, rare-fill rows left out."""
+    idx = [i for i, r in enumerate(rows) if r.source.startswith("real-") and r.sample == "random"]
+    if not idx:
+        return {}
+    sub = {head: p[idx] for head, p in probas.items()}
+    return head_metrics([rows[i] for i in idx], sub, prefix=f"{prefix}.real")
+
+
+def load_real_rows(settings: Settings, log: callable = print) -> RealRows:
+    """The real labelled mentions, or none with the reason printed (never silently)."""
+    real = load_real(settings.real_labels, settings.shared_datasets)
+    log(real.summary())
+    return real
+
+
 def ensure_experiment(settings: Settings) -> str:
     import mlflow
 
@@ -76,9 +94,11 @@ def train(
     register: bool = True,
     log: callable = print,
     public: Sequence[str] | str = (),
+    real: bool = True,
 ) -> TrainResult:
     """``public`` names sets from training.adapters (e.g. ``["airline", "complaints"]``)
-    whose rows are added to every split, read from ``settings.shared_datasets``."""
+    whose rows are added to every split, read from ``settings.shared_datasets``; ``real``
+    adds the team's labelled real mentions (``settings.real_labels``) when they load."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -86,7 +106,8 @@ def train(
     public_names = parse_names(public)
     public_rows = load_public(public_names, settings.shared_datasets)
     versions = {n: dataset_version(n, settings.shared_datasets) for n in public_names}
-    parts = split_rows(load_dataset(sources) + public_rows)
+    real_rows = load_real_rows(settings, log) if real else RealRows(skipped="disabled (--no-real)")
+    parts = split_rows(load_dataset(sources) + public_rows + real_rows.rows)
     train_rows, val_rows, test_rows = parts["train"], parts["validation"], parts["test"]
     if not train_rows or not test_rows:
         raise ValueError("not enough data: need rows in both the train and test split")
@@ -122,6 +143,17 @@ def train(
             },
             "data_versions.json",
         )
+        if real_rows.rows:
+            mlflow.log_params(
+                {
+                    "data.real.sha256": file_sha256(settings.real_labels),
+                    "data.real.rows": len(real_rows.rows),
+                    "data.real.missing_ids": real_rows.missing_ids,
+                }
+            )
+            mlflow.log_metrics({f"data.real.{k}": v for k, v in _counts(real_rows.rows).items()})
+        else:
+            mlflow.set_tag("data.real.skipped", real_rows.skipped or "")
         mlflow.log_params(mlflow_params(sources))  # exported versions and their sha256
         mlflow.log_metrics({f"data.train.{k}": v for k, v in _counts(train_rows).items()})
         log(f"training {family.name} on {len(train_rows)} rows ({len(val_rows)} validation)")
@@ -135,13 +167,18 @@ def train(
         test_probas = model.predict_proba(texts_of(test_rows))
         metrics.update(head_metrics(test_rows, test_probas, prefix="test"))
         metrics.update(source_metrics(test_rows, test_probas, prefix="test"))
+        metrics.update(real_metrics(test_rows, test_probas, prefix="test"))
+        if val_rows:
+            metrics.update(real_metrics(val_rows, val_probas, prefix="validation"))
         mlflow.log_metrics(metrics)
         with tempfile.TemporaryDirectory() as tmp:
             for image in confusion_images(test_rows, test_probas, Path(tmp) / "img"):
                 mlflow.log_artifact(str(image), artifact_path="confusion")
             folder = Path(tmp) / "artefact"
             family.save(model, folder)
-            example = pd.DataFrame({"text": [r.text for r in test_rows[:2]]})
+            # the input example is stored with the model: team-written seed text only
+            seed_texts = [r.text for r in test_rows + train_rows if r.source == "seed"][:2]
+            example = pd.DataFrame({"text": seed_texts or ["Is er een storing?", "Thanks!"]})
             signature = infer_signature(example, probas_frame(model.predict_proba(example["text"])))
             info = mlflow.pyfunc.log_model(
                 name="model",
