@@ -35,10 +35,14 @@ def _shuffled(mentions: Iterable[PoolMention], seed: int) -> list[PoolMention]:
 def draw(shared: Path, seed: int = SEED) -> list[PoolMention]:
     """The random sample, in draw order (Orange Belgium first, then TWCS)."""
     picked: list[PoolMention] = []
+    seen: set[str] = set()
     dutch = 0
     for m in _shuffled(read_pool(ORANGEBE, shared), seed):
         if dutch >= ORANGEBE_DUTCH:
             break
+        if m.tweet_id in seen:  # the pool repeats a tweet that sits in two conversations
+            continue
+        seen.add(m.tweet_id)
         if m.lang is None or m.lang in PRODUCT_LANGS:
             picked.append(m)
             dutch += m.lang == "nl"

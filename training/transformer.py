@@ -29,6 +29,7 @@ from model.dataset import Row
 from model.onnx_runtime import OnnxTriageModel
 from model.settings import Settings
 from model.taxonomy import HEADS
+from training.e5_convert import E5_NAME
 from training.evaluate import complaint_metrics, head_metrics
 from training.families import _pins, texts_of, write_meta
 
@@ -182,6 +183,10 @@ class TransformerFamily:
             hyper["epochs"] = int(epochs)
         if base_model:
             hyper["base_model"] = str(base_model)
+        if hyper.get("base_model") == E5_NAME:
+            # 96M of its 118M parameters are the 250k-piece embedding table: updating it
+            # with AdamW dominates a CPU step and a few thousand tweets cannot teach it
+            hyper.setdefault("freeze_embeddings", True)
         self.hyper = TransformerParams(**hyper)
         if self.hyper.epochs < 1:
             raise ValueError("epochs must be at least 1")
@@ -254,7 +259,11 @@ class TransformerFamily:
         torch.set_num_threads(_cores())
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-        tok = load_tokenizer(p.base_model, p.max_length)
+        from training.e5_convert import resolve_base_model
+
+        settings = Settings()
+        base = resolve_base_model(p.base_model, settings.var_dir, seed_dir=settings.seed_dir)
+        tok = load_tokenizer(base, p.max_length)
         pad = pad_id(tok)
         encodings = tok.encode_batch(texts_of(train))
         ids = [e.ids for e in encodings]
@@ -265,7 +274,7 @@ class TransformerFamily:
             k: torch.tensor(v, dtype=torch.float32)
             for k, v in class_weights(targets, p.max_class_weight).items()
         }
-        model = MultiHeadClassifier.from_pretrained(p.base_model, p.dropout)
+        model = MultiHeadClassifier.from_pretrained(base, p.dropout)
         use_bf16 = p.precision == "bf16" or (p.precision == "auto" and bf16_supported())
         if p.freeze_embeddings:
             for param in model.encoder.get_input_embeddings().parameters():
