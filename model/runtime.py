@@ -15,8 +15,28 @@ META = "meta.json"
 
 
 def load_runtime(folder: Path) -> TriageModel:
-    """Build the inference runtime stored in an artefact folder."""
+    """Build the inference runtime stored in an artefact folder, with its calibration."""
     meta = json.loads((folder / META).read_text())
+    runtime = _load_raw(folder, meta)
+    temperatures = meta.get("calibration", {}).get("temperatures")
+    if temperatures:
+        from model.calibration import CalibratedModel
+
+        return CalibratedModel(runtime, {k: float(v) for k, v in temperatures.items()})
+    return runtime
+
+
+def add_calibration(folder: Path, calibration: dict) -> None:
+    """Record fitted temperatures (and their ECE figures) in an artefact's meta.json."""
+    path = folder / META
+    meta = json.loads(path.read_text())
+    meta["calibration"] = calibration
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(meta, indent=2))
+    tmp.replace(path)
+
+
+def _load_raw(folder: Path, meta: dict) -> TriageModel:
     kind = meta["runtime"]
     if kind == "sklearn":
         import joblib

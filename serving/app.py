@@ -13,13 +13,13 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from model.feedback import FeedbackStore, feedback_url
+from model.priority import Policy
 from model.settings import get_settings
 from serving.language import LanguageIdentifier
 from serving.logs import setup_logging
 from serving.metrics import MODEL_INFO, REGISTRY
 from serving.middleware import RequestContext
 from serving.model_manager import ModelManager
-from serving.priority import Policy
 from serving.routers import feedback, health, score
 from serving.settings import ServeSettings, get_serve_settings
 

@@ -76,8 +76,8 @@ def score(
     from pydantic import ValidationError
 
     from model.loading import load_alias
+    from model.priority import Policy
     from serving.language import LanguageIdentifier
-    from serving.priority import Policy
     from serving.schemas import Mention
     from serving.scoring import score_mentions
     from serving.settings import get_serve_settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from model.pii import pii_kinds
-from serving.priority import Policy
+from model.priority import Policy
 
 
 @dataclass

@@ -12,9 +12,9 @@ import numpy as np
 
 from model.base import model_input
 from model.loading import LoadedModel
+from model.priority import Policy, prioritise, signals_from
 from model.taxonomy import BY_NAME
 from serving.language import LanguageIdentifier
-from serving.priority import Policy, Signals, prioritise
 from serving.routing import route
 from serving.schemas import (
     LabelScore,
@@ -49,27 +49,20 @@ def score_mentions(
 ) -> ScoreResponse:
     now = now or datetime.now(UTC)
     probas = model.runtime.predict_proba([model_input(m.text, m.context) for m in mentions])
-    yes = BY_NAME["needs_reply"].index("yes")
-    neg = BY_NAME["sentiment"].index("negative")
-    urgency_labels = BY_NAME["urgency"].labels
     results = []
     for i, m in enumerate(mentions):
         intent = _label_score("intent", probas["intent"][i])
         sentiment = _label_score("sentiment", probas["sentiment"][i])
         urgency = _label_score("urgency", probas["urgency"][i])
-        p_reply = float(probas["needs_reply"][i][yes])
-        p_negative = float(probas["sentiment"][i][neg])
         author = m.author
-        signals = Signals(
-            p_reply=p_reply,
-            intent=intent.label,
-            p_negative=p_negative,
-            urgency=dict(zip(urgency_labels, map(float, probas["urgency"][i]), strict=True)),
+        signals = signals_from(
+            probas, i,
             followers=author.followers if author else 0,
             verified=author.verified if author else False,
             unanswered_before=m.unanswered_before,
             created_at=_aware(m.created_at),
-        )
+        )  # fmt: skip
+        p_reply, p_negative = signals.p_reply, signals.p_negative
         prio = prioritise(signals, policy, now)
         hint = route(m.text, intent.label, p_negative, policy)
         lang, detected = m.lang, False

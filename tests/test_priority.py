@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.priority import Policy, Signals, prioritise
+from model.priority import Policy, Signals, prioritise
 from serving.routing import route
 
 POLICY = Policy.load()

@@ -199,21 +199,29 @@ def real_table(m: dict[str, float]) -> Table:
 def promote(
     data: DataOpt = None,
     force: Annotated[bool, typer.Option(help="promote even if worse on some head")] = False,
+    tolerance: Annotated[
+        float, typer.Option(help="macro-F1 loss allowed beyond the bootstrap interval")
+    ] = 0.02,
 ) -> None:
-    """Make the challenger champion if it is not worse on any head's test macro-F1."""
+    """Make the challenger champion unless it is worse beyond noise on some head, overall or
+    on Dutch, over the frozen test splits available (seed, real, public)."""
     from training.registry import PromotionError, compare
     from training.registry import promote as run_promote
 
     settings = get_settings()
     try:
-        cmp = compare(settings, _sources(data))
+        cmp = compare(settings, _sources(data), tolerance)
     except PromotionError as exc:
         raise fail(str(exc)) from None
-    table = Table("head", f"champion v{cmp.champion}", f"challenger v{cmp.challenger}", "delta")
-    for head, (a, b) in cmp.scores.items():
-        table.add_row(head, f"{a:.3f}", f"{b:.3f}", f"{b - a:+.3f}")
+    table = Table("scope", "head", "n", f"champion v{cmp.champion}", f"challenger v{cmp.challenger}",
+                  "delta", "95% interval")  # fmt: skip
+    for (scope, head), c in cmp.scores.items():
+        table.add_row(scope, head, str(c.n), f"{c.champion:.3f}", f"{c.challenger:.3f}",
+                      f"{c.delta:+.3f}", f"[{c.low:+.3f}, {c.high:+.3f}]")  # fmt: skip
     console.print(table)
-    console.print(f"test rows: {cmp.n_test}")
+    used = ", ".join(f"{k} {v}" for k, v in sorted((cmp.sources or {}).items()))
+    console.print(f"same {cmp.n_test} test rows for both models ({used}); refused only when a "
+                  f"head's whole interval lies below -{cmp.tolerance}", markup=False)  # fmt: skip
     try:
         run_promote(settings, cmp, force=force)
     except PromotionError as exc:

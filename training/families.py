@@ -52,13 +52,40 @@ def _pins(*packages: str) -> list[str]:
     return [f"{p}=={version(p)}" for p in packages]
 
 
+def one_class_sources(rows: Sequence[Row]) -> dict[str, list[str]]:
+    """Per head, the sources whose rows label it with one class only.
+
+    A set that only ever says "complaint" (the complaints corpus: its negatives are
+    exclusions, not labels) cannot teach the intent head what is *not* a complaint;
+    fitted as plain labels it pulls every mention of its style towards that class.
+    """
+    seen: dict[tuple[str, str], set[str]] = {}
+    for row in rows:
+        for head, value in row.labels.items():
+            if value is not None:
+                seen.setdefault((head, row.source), set()).add(value)
+    out: dict[str, list[str]] = {}
+    for (head, source), values in sorted(seen.items()):
+        if len(values) == 1:
+            out.setdefault(head, []).append(source)
+    return out
+
+
+def teachable_labels(rows: Sequence[Row]) -> dict[str, list[str | None]]:
+    """Labels per head with one-class sources left out of the heads they cannot teach."""
+    skip = one_class_sources(rows)
+    return {
+        h: [None if r.source in skip.get(h, ()) else r.labels.get(h) for r in rows] for h in HEAD_NAMES
+    }
+
+
 @dataclass
 class BaselineFamily:
     name: str = "baseline"
     hyper: BaselineParams = field(default_factory=BaselineParams)
 
     def fit(self, train: Sequence[Row], validation: Sequence[Row]) -> TriageModel:
-        return BaselineModel(self.hyper).fit(texts_of(train), labels_of(train))
+        return BaselineModel(self.hyper).fit(texts_of(train), teachable_labels(train))
 
     def save(self, model: TriageModel, folder: Path) -> None:
         import joblib

@@ -13,15 +13,19 @@ import numpy as np
 import pandas as pd
 
 from model.base import Probas
+from model.calibration import CalibratedModel, apply_temperature
 from model.dataset import Row, fingerprint, load_dataset
 from model.dataset_versions import mlflow_params
 from model.pyfunc import TriagePyfunc, probas_frame
 from model.real_labels import RealRows, file_sha256, load_real
+from model.runtime import add_calibration
 from model.settings import EXPERIMENT, Settings, configure_mlflow
 from training.adapters import dataset_version, load_public, parse_names
+from training.calibrate import ece_metrics, fit_temperatures
 from training.data import split_rows
 from training.evaluate import complaint_metrics, confusion_images, head_metrics
 from training.families import Family, texts_of
+from training.priority_eval import figures, policy_figures, scores, tiers_from, tune
 from training.registry import assign_new_version
 
 
@@ -65,6 +69,42 @@ def real_metrics(rows: Sequence[Row], probas: Probas, prefix: str = "test") -> d
         return {}
     sub = {head: p[idx] for head, p in probas.items()}
     return head_metrics([rows[i] for i in idx], sub, prefix=f"{prefix}.real")
+
+
+def _real_random(rows: Sequence[Row]) -> list[int]:
+    return [i for i, r in enumerate(rows) if r.source.startswith("real-") and r.sample == "random"]
+
+
+def priority_metrics(
+    val_rows: Sequence[Row], val_probas: Probas | None, test_rows: Sequence[Row], test_probas: Probas,
+    log: callable = print,
+) -> dict[str, float]:
+    """The shipped policy's triage figures on the real test rows, and tier thresholds tuned
+    on the real validation rows (printed as a suggestion, logged as ``*.priority.tuned.*``)."""
+    from model.priority import Policy
+
+    policy = Policy.load(None)
+    out: dict[str, float] = {}
+    test_idx = _real_random(test_rows)
+    if not test_idx:
+        return out
+    sub = {h: p[test_idx] for h, p in test_probas.items()}
+    test_sub = [test_rows[i] for i in test_idx]
+    out.update({f"test.real.priority.{k}": v for k, v in policy_figures(test_sub, sub, policy).items()})
+    val_idx = _real_random(val_rows) if val_probas is not None else []
+    if val_idx:
+        tuned = tune([val_rows[i] for i in val_idx], {h: p[val_idx] for h, p in val_probas.items()}, policy)
+        t = tuned.thresholds
+        on_test = figures(test_sub, tiers_from(*scores(sub, policy), t["P1"], t["P2"], t["P3"]))
+        out.update({f"validation.real.priority.tuned.{k}": v for k, v in tuned.validation.items()})
+        out.update({f"test.real.priority.tuned.{k}": v for k, v in on_test.items()})
+        out.update({f"priority.tuned.{k}.min_score": v for k, v in t.items()})
+        log(f"priority on real test ({policy.version}): P1 {out['test.real.priority.share.P1']:.1%}, "
+            f"urgent in P1+P2 {out['test.real.priority.high_recall.P1_P2']:.1%}, "
+            f"P1 precision {out['test.real.priority.precision.P1']:.1%}; thresholds tuned on real "
+            f"validation P1>={t['P1']:.0f} P2>={t['P2']:.0f} give on test: P1 {on_test['share.P1']:.1%}, "
+            f"urgent in P1+P2 {on_test['high_recall.P1_P2']:.1%}, P1 precision {on_test['precision.P1']:.1%}")
+    return out
 
 
 def load_real_rows(settings: Settings, log: callable = print) -> RealRows:
@@ -158,13 +198,29 @@ def train(
         mlflow.log_metrics({f"data.train.{k}": v for k, v in _counts(train_rows).items()})
         log(f"training {family.name} on {len(train_rows)} rows ({len(val_rows)} validation)")
         started = time.perf_counter()
-        model = family.fit(train_rows, val_rows)
+        raw_model = family.fit(train_rows, val_rows)
         train_seconds = time.perf_counter() - started
         metrics: dict[str, float] = {"train_seconds": train_seconds}
+        temperatures: dict[str, float] = {}
         if val_rows:
-            val_probas = model.predict_proba(texts_of(val_rows))
+            raw_val = raw_model.predict_proba(texts_of(val_rows))
+            temperatures = fit_temperatures(val_rows, raw_val)
+            val_probas = {h: apply_temperature(p, temperatures[h]) if h in temperatures else p
+                          for h, p in raw_val.items()}  # fmt: skip
             metrics.update(head_metrics(val_rows, val_probas, prefix="validation"))
-        test_probas = model.predict_proba(texts_of(test_rows))
+        model = CalibratedModel(raw_model, temperatures) if temperatures else raw_model
+        raw_test = raw_model.predict_proba(texts_of(test_rows))
+        test_probas = {h: apply_temperature(p, temperatures[h]) if h in temperatures else p
+                       for h, p in raw_test.items()}  # fmt: skip
+        real_test = [i for i, r in enumerate(test_rows) if r.source.startswith("real-")]
+        if real_test:
+            sub = [test_rows[i] for i in real_test]
+            metrics.update(ece_metrics(sub, {h: p[real_test] for h, p in raw_test.items()},
+                                       {h: p[real_test] for h, p in test_probas.items()},
+                                       prefix="test.real"))  # fmt: skip
+        metrics.update({f"calibration.{h}.temperature": t for h, t in temperatures.items()})
+        metrics.update(priority_metrics(val_rows, val_probas if val_rows else None, test_rows,
+                                        test_probas, log))  # fmt: skip
         metrics.update(head_metrics(test_rows, test_probas, prefix="test"))
         metrics.update(source_metrics(test_rows, test_probas, prefix="test"))
         metrics.update(real_metrics(test_rows, test_probas, prefix="test"))
@@ -175,7 +231,10 @@ def train(
             for image in confusion_images(test_rows, test_probas, Path(tmp) / "img"):
                 mlflow.log_artifact(str(image), artifact_path="confusion")
             folder = Path(tmp) / "artefact"
-            family.save(model, folder)
+            family.save(raw_model, folder)
+            if temperatures:
+                add_calibration(folder, {"method": "temperature", "fitted_on": "validation",
+                                         "temperatures": temperatures})  # fmt: skip
             # the input example is stored with the model: team-written seed text only
             seed_texts = [r.text for r in test_rows + train_rows if r.source == "seed"][:2]
             example = pd.DataFrame({"text": seed_texts or ["Is er een storing?", "Thanks!"]})

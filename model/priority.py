@@ -1,6 +1,6 @@
 """Priority policy: score 0-100, tier P1-P4 and respond-by time, each with reasons.
 
-The numbers live in a versioned TOML file (``serving/policies/default.toml``);
+The numbers live in a versioned TOML file (``model/policies/default.toml``);
 this module only applies them, so the policy can change without code.
 """
 
@@ -58,6 +58,21 @@ class Priority:
     tier: str
     respond_by: datetime
     reasons: list[str] = field(default_factory=list)
+
+
+def signals_from(probas: dict, i: int, **meta: object) -> Signals:
+    """The policy's view of row ``i`` of a model's probabilities (plus mention metadata):
+    one derivation for the API, the batch scorers and the evaluation."""
+    from model.taxonomy import BY_NAME
+
+    intent = BY_NAME["intent"].labels[int(probas["intent"][i].argmax())]
+    return Signals(
+        p_reply=float(probas["needs_reply"][i][BY_NAME["needs_reply"].index("yes")]),
+        intent=intent,
+        p_negative=float(probas["sentiment"][i][BY_NAME["sentiment"].index("negative")]),
+        urgency=dict(zip(BY_NAME["urgency"].labels, map(float, probas["urgency"][i]), strict=True)),
+        **meta,
+    )
 
 
 def _tier_for(score: float, tiers: dict) -> str:
