@@ -158,7 +158,7 @@ def train(
             public=public or (),
             real=real,
         )
-    except (DatasetError, ValueError, FileNotFoundError) as exc:
+    except (DatasetError, ValueError, FileNotFoundError, RuntimeError) as exc:
         raise fail(str(exc)) from None
     table = Table("head", "validation macro-F1", "test macro-F1", "test accuracy")
     from model.taxonomy import HEAD_NAMES

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.base import Probas
+from model.base import Probas, TriageModel
 from model.calibration import CalibratedModel, apply_temperature
 from model.dataset import Row, fingerprint, load_dataset
 from model.dataset_versions import mlflow_params
@@ -35,6 +35,8 @@ class TrainResult:
     version: str | None
     alias: str | None
     metrics: dict[str, float]
+    model: TriageModel | None = None
+    """The calibrated runtime that was logged (what the registry serves)."""
 
 
 def _counts(rows: Sequence[Row]) -> dict[str, float]:
@@ -252,4 +254,4 @@ def train(
         alias = None
         if version is not None:
             alias = assign_new_version(settings.registered_model, version, family.name, metrics)
-        return TrainResult(run.info.run_id, version, alias, metrics)
+        return TrainResult(run.info.run_id, version, alias, metrics, model)
