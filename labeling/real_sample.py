@@ -15,10 +15,10 @@ import random
 from collections.abc import Iterable
 from pathlib import Path
 
+from model.real_labels import PRODUCT_LANGS
 from model.real_pools import ORANGEBE, POOL_FILES, TWCS, PoolMention, read_pool
 
 SEED = 20261201
-PRODUCT_LANGS = ("nl", "en", "da", "fr")
 ORANGEBE_DUTCH = 1580
 """Walk the shuffled Orange Belgium turns until this many Dutch ones are drawn (and keep
 every French, Danish, English or untagged turn met on the way)."""

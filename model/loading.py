@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.base import TriageModel
-from model.runtime import META, load_runtime
+from model.runtime import META, load_runtime, tier_thresholds
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class LoadedModel:
     version: str
     family: str
     runtime: TriageModel
+    tier_thresholds: dict[str, float] | None = None
+    """P1-P3 min_scores tuned for this model on real validation rows (see model.priority)."""
 
 
 def resolve_alias(name: str, alias: str) -> str:
@@ -78,7 +80,7 @@ def load_version(
     family = MlflowClient().get_model_version(name, version).tags.get("family", "unknown")
     if remember:
         _remember(cache / name / "active.json", name, version, family, folder)
-    return LoadedModel(name, version, family, runtime)
+    return LoadedModel(name, version, family, runtime, tier_thresholds(folder))
 
 
 def _remember(active: Path, name: str, version: str, family: str, folder: Path) -> None:
@@ -94,9 +96,10 @@ def load_last_known(name: str, cache: Path) -> LoadedModel | None:
     try:
         record = json.loads(active.read_text())
         runtime = load_runtime(Path(record["folder"]))
+        thresholds = tier_thresholds(Path(record["folder"]))
     except (OSError, ValueError, KeyError):
         return None
-    return LoadedModel(record["name"], record["version"], record["family"], runtime)
+    return LoadedModel(record["name"], record["version"], record["family"], runtime, thresholds)
 
 
 def load_alias(name: str, alias: str) -> LoadedModel:

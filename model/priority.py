@@ -106,7 +106,11 @@ def _open_at(moment: datetime, hours: dict) -> datetime:
     return moment
 
 
-def prioritise(signals: Signals, policy: Policy, now: datetime) -> Priority:
+def prioritise(
+    signals: Signals, policy: Policy, now: datetime, model_thresholds: dict[str, float] | None = None
+) -> Priority:
+    """``model_thresholds``: P1-P3 min_scores tuned for the served model on real validation rows;
+    used instead of the file's when the policy sets ``[tiers] use_model_thresholds = true``."""
     cfg = policy.raw["score"]
     reasons: list[str] = []
     threshold = policy.reply_threshold
@@ -149,7 +153,10 @@ def prioritise(signals: Signals, policy: Policy, now: datetime) -> Priority:
         reasons.append(f"already waited {waited_h:.1f} h +{points:.0f}")
 
     score = max(0.0, min(100.0, score))
-    tier = _tier_for(score, policy.raw["tiers"])
+    tiers = policy.raw["tiers"]
+    if model_thresholds and tiers.get("use_model_thresholds", False):
+        tiers = {**tiers, **{t: {**tiers[t], "min_score": v} for t, v in model_thresholds.items()}}
+    tier = _tier_for(score, tiers)
     floor = cfg["followup_min_tier"]
     if signals.unanswered_before >= floor["count"] and _raise_tier(tier, floor["tier"]) != tier:
         tier = _raise_tier(tier, floor["tier"])

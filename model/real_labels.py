@@ -18,9 +18,9 @@ from pathlib import Path
 
 from model.dataset import KNOWN_TAGS, MAX_TEXT_CHARS, DatasetError, Row
 from model.real_pools import ORANGEBE, SOURCES, PoolError, PoolMention, read_pool
-from model.taxonomy import BY_NAME, HEAD_NAMES
+from model.taxonomy import BY_NAME, HEAD_NAMES, LANGUAGES
 
-PRODUCT_LANGS: tuple[str, ...] = ("nl", "en", "da", "fr")
+PRODUCT_LANGS: tuple[str, ...] = LANGUAGES
 OTHER_LANG = "other"
 SAMPLES: tuple[str, ...] = ("random", "rare-fill")
 PASSES: tuple[str, ...] = ("1", "1+2", "adjudicated")

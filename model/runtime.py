@@ -26,14 +26,20 @@ def load_runtime(folder: Path) -> TriageModel:
     return runtime
 
 
-def add_calibration(folder: Path, calibration: dict) -> None:
-    """Record fitted temperatures (and their ECE figures) in an artefact's meta.json."""
+def update_meta(folder: Path, key: str, value: object) -> None:
+    """Record what training fitted beside the model (calibration, tier thresholds) in meta.json."""
     path = folder / META
     meta = json.loads(path.read_text())
-    meta["calibration"] = calibration
+    meta[key] = value
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(meta, indent=2))
     tmp.replace(path)
+
+
+def tier_thresholds(folder: Path) -> dict[str, float] | None:
+    """Tier min_scores tuned for this model on real validation rows, if training fitted them."""
+    fitted = json.loads((folder / META).read_text()).get("priority", {}).get("min_score")
+    return {k: float(v) for k, v in fitted.items()} if fitted else None
 
 
 def _load_raw(folder: Path, meta: dict) -> TriageModel:

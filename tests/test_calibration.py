@@ -57,11 +57,11 @@ def test_calibrated_model_applies_only_its_heads() -> None:
 def test_artefact_with_temperatures_loads_calibrated(tmp_path: Path) -> None:
     import joblib
 
-    from model.runtime import add_calibration, load_runtime
+    from model.runtime import load_runtime, update_meta
 
     (tmp_path / "meta.json").write_text(json.dumps({"runtime": "sklearn", "family": "baseline"}))
     joblib.dump(_Fixed(), tmp_path / "model.joblib")
-    add_calibration(tmp_path, {"method": "temperature", "temperatures": {"needs_reply": 2.0}})
+    update_meta(tmp_path, "calibration", {"method": "temperature", "temperatures": {"needs_reply": 2.0}})
     runtime = load_runtime(tmp_path)
     assert isinstance(runtime, CalibratedModel)
     assert abs(runtime.predict_proba(["x"])["needs_reply"][0, 1] - 0.75) < 1e-6

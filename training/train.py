@@ -18,7 +18,7 @@ from model.dataset import Row, fingerprint, load_dataset
 from model.dataset_versions import mlflow_params
 from model.pyfunc import TriagePyfunc, probas_frame
 from model.real_labels import RealRows, file_sha256, load_real
-from model.runtime import add_calibration
+from model.runtime import update_meta
 from model.settings import EXPERIMENT, Settings, configure_mlflow
 from training.adapters import dataset_version, load_public, parse_names
 from training.calibrate import ece_metrics, fit_temperatures
@@ -27,6 +27,9 @@ from training.evaluate import complaint_metrics, confusion_images, head_metrics
 from training.families import Family, texts_of
 from training.priority_eval import figures, policy_figures, scores, tiers_from, tune
 from training.registry import assign_new_version
+
+MIN_REAL_CALIBRATION = 200
+"""Real validation rows needed before calibration is fitted on them alone."""
 
 
 @dataclass
@@ -206,7 +209,12 @@ def train(
         temperatures: dict[str, float] = {}
         if val_rows:
             raw_val = raw_model.predict_proba(texts_of(val_rows))
-            temperatures = fit_temperatures(val_rows, raw_val)
+            # calibrate to the traffic the model serves: the real validation rows when there
+            # are enough of them, else every validation row
+            real_val = _real_random(val_rows)
+            cal_idx = real_val if len(real_val) >= MIN_REAL_CALIBRATION else list(range(len(val_rows)))
+            temperatures = fit_temperatures([val_rows[i] for i in cal_idx],
+                                            {h: p[cal_idx] for h, p in raw_val.items()})  # fmt: skip
             val_probas = {h: apply_temperature(p, temperatures[h]) if h in temperatures else p
                           for h, p in raw_val.items()}  # fmt: skip
             metrics.update(head_metrics(val_rows, val_probas, prefix="validation"))
@@ -235,8 +243,10 @@ def train(
             folder = Path(tmp) / "artefact"
             family.save(raw_model, folder)
             if temperatures:
-                add_calibration(folder, {"method": "temperature", "fitted_on": "validation",
-                                         "temperatures": temperatures})  # fmt: skip
+                update_meta(folder, "calibration", {"method": "temperature", "temperatures": temperatures})
+            if "priority.tuned.P1.min_score" in metrics:
+                tuned = {t: metrics[f"priority.tuned.{t}.min_score"] for t in ("P1", "P2", "P3")}
+                update_meta(folder, "priority", {"min_score": tuned, "fitted_on": "real validation rows"})
             # the input example is stored with the model: team-written seed text only
             seed_texts = [r.text for r in test_rows + train_rows if r.source == "seed"][:2]
             example = pd.DataFrame({"text": seed_texts or ["Is er een storing?", "Thanks!"]})
