@@ -30,5 +30,10 @@ def labels_from_probas(probas: Probas) -> dict[str, list[str]]:
 
 
 def model_input(text: str, context: str | None = None) -> str:
-    """The text a model sees: the mention, then the tweet it replies to, if any."""
-    return f"{text} [CTX] {context}" if context else text
+    """The text a model sees: the mention, then the tweet it replies to, if any, with personal
+    data masked (``[PHONE]``, ``[IBAN]``, ...), so no phone number or IBAN from training data
+    can end up in a vocabulary or an input example, and serving sees what training saw."""
+    from model.pii import mask
+
+    text = mask(text, handles=False)
+    return f"{text} [CTX] {mask(context, handles=False)}" if context else text

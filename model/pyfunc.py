@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from model.base import Probas, TriageModel
+from model.base import model_input as mask_input
 from model.runtime import load_runtime
 from model.taxonomy import HEADS
 
@@ -33,17 +34,21 @@ def probas_frame(probas: Probas) -> pd.DataFrame:
 
 
 def texts_from_input(model_input: Any) -> list[str]:
-    """Accept a DataFrame with a ``text`` column, a list of strings or one string."""
+    """Accept a DataFrame with a ``text`` (and optional ``context``) column, a list of strings or
+    one string; built into model inputs exactly as the API builds them (personal data masked)."""
     if isinstance(model_input, pd.DataFrame):
         if "text" not in model_input.columns:
             raise ValueError("input DataFrame needs a 'text' column")
-        return model_input["text"].astype(str).tolist()
+        if "context" in model_input.columns:
+            contexts = model_input["context"].where(model_input["context"].notna(), None)
+            return [mask_input(t, c) for t, c in zip(model_input["text"].astype(str), contexts, strict=True)]
+        return [mask_input(t) for t in model_input["text"].astype(str)]
     if isinstance(model_input, str):
-        return [model_input]
+        return [mask_input(model_input)]
     if isinstance(model_input, dict) and "text" in model_input:
         value = model_input["text"]
-        return [value] if isinstance(value, str) else list(value)
-    return [str(t) for t in model_input]
+        return [mask_input(v) for v in ([value] if isinstance(value, str) else list(value))]
+    return [mask_input(str(t)) for t in model_input]
 
 
 class TriagePyfunc(mlflow.pyfunc.PythonModel):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model.base import Probas, TriageModel
+from model.base import Probas, TriageModel, model_input
 from model.calibration import CalibratedModel, apply_temperature
 from model.dataset import Row, fingerprint, load_dataset
 from model.dataset_versions import mlflow_params
@@ -248,7 +248,7 @@ def train(
                 tuned = {t: metrics[f"priority.tuned.{t}.min_score"] for t in ("P1", "P2", "P3")}
                 update_meta(folder, "priority", {"min_score": tuned, "fitted_on": "real validation rows"})
             # the input example is stored with the model: team-written seed text only
-            seed_texts = [r.text for r in test_rows + train_rows if r.source == "seed"][:2]
+            seed_texts = [model_input(r.text) for r in test_rows + train_rows if r.source == "seed"][:2]
             example = pd.DataFrame({"text": seed_texts or ["Is er een storing?", "Thanks!"]})
             signature = infer_signature(example, probas_frame(model.predict_proba(example["text"])))
             info = mlflow.pyfunc.log_model(
