@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from serving.batch_cli import app as batch_app
 from serving.cli import app as serving_app
 from training.cli import app as training_app
 
 app = typer.Typer(no_args_is_help=True, help="Triage inbound webcare mentions.")
 app.add_typer(training_app)
 app.add_typer(serving_app)
+app.add_typer(batch_app)
 try:
     from labeling.cli import app as labeling_app
 

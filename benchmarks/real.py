@@ -144,7 +144,8 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "## Real traffic: the frozen real test split",
         "",
         f"Measured {meta['date']} by `{meta['command']}` ({meta['machine']['cpu']}, "
-        f"{meta['machine']['cores']} cores). Rows: the random-sample real test rows of "
+        f"{meta['machine']['cores']} cores; 1-minute load average {meta['load']:.1f} at the end: "
+        "speed figures are only as good as that). Rows: the random-sample real test rows of "
         f"[data/real](../data/real/README.md) ({results[0]['n_test']} mentions; hash split, frozen). "
         "Every configuration trains on seed + real train rows (+ the public sets where named), "
         "through `webcare train`'s code path, and is scored as served (calibrated; int8 ONNX for "
@@ -197,7 +198,8 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         row(label, [fmt(r["public_sets"].get(key)) for r in results], target)
     row("single mention p50", [f"{r['speed']['single_p50_ms']:.2f} ms" for r in results], "-")
     row("batch-64 throughput", [f"{r['speed']['batch64_per_s']:,.0f} texts/s" for r in results], "-")
-    row("training wall time", [f"{(r['train_seconds'] or 0) / 60:.1f} min" for r in results], "-")
+    row("training wall time (a resumed fine-tune counts the export only)",
+        [f"{(r['train_seconds'] or 0) / 60:.1f} min" for r in results], "-")
     lines += ["", "Configurations: " + "; ".join(
         f"`{r['config']}` = {r['family']}" + (f" {r['options']}" if r["options"] else "")
         + (f", public sets {r['public']}" if r["public"] else "") for r in results) + ".", END]  # fmt: skip
@@ -246,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ordered = [results[c.name] for c in CONFIGS if c.name in results]
     meta = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "command": ".venv/bin/python -m benchmarks.real" + (f" --only {args.only}" if args.only else ""),
-            "machine": machine()}  # fmt: skip
+            "machine": machine(), "load": os.getloadavg()[0]}  # fmt: skip
     write_section(args.out, render(ordered, meta))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0

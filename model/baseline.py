@@ -123,6 +123,13 @@ class BaselineModel:
                 random_state=self.params.seed,
             )
             self.heads_[h.name] = lr.fit(x[mask], y)
+        missing = [h.name for h in HEADS if h.name not in self.heads_]
+        if missing:
+            # a model without a head would fail every request at serving time: refuse here
+            raise ValueError(
+                f"cannot fit head(s) {', '.join(missing)}: each needs labelled rows of at least "
+                "two classes"
+            )
         self._compile()
         return self
 

@@ -10,10 +10,101 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from model.taxonomy import BY_NAME
 
 DEFAULT_POLICY = Path(__file__).with_name("policies") / "default.toml"
 TIERS = ("P1", "P2", "P3", "P4")
+
+
+Tier = Literal["P1", "P2", "P3", "P4"]
+IntentLabel = Literal[BY_NAME["intent"].labels]  # type: ignore[valid-type]
+UrgencyLabel = Literal[BY_NAME["urgency"].labels]  # type: ignore[valid-type]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _NeedsReply(_Strict):
+    threshold: float = Field(ge=0, le=1)
+
+
+class _FollowupFloor(_Strict):
+    count: int = Field(ge=1)
+    tier: Tier
+
+
+class _Score(_Strict):
+    urgency_weight: dict[UrgencyLabel, float]
+    intent_bonus: dict[IntentLabel, float]
+    negative_bonus: float
+    very_negative: float = Field(ge=0, le=1)
+    followers: list[tuple[int, float]]
+    verified_bonus: float
+    followup_points: float
+    followup_max: float
+    followup_min_tier: _FollowupFloor
+    wait_points_per_hour: float
+    wait_max: float
+
+
+class _Tier(_Strict):
+    min_score: float = Field(ge=0, le=100)
+    respond_within: int = Field(gt=0, description="minutes")
+
+
+class _Tiers(_Strict):
+    P1: _Tier
+    P2: _Tier
+    P3: _Tier
+    P4: _Tier
+    use_model_thresholds: bool = False
+
+
+class _Hours(_Strict):
+    timezone: str
+    open: time
+    close: time
+    days: list[int] = Field(min_length=1)
+    always_on_tiers: list[Tier] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("days")
+    @classmethod
+    def _weekdays(cls, value: list[int]) -> list[int]:
+        if any(d not in range(7) for d in value):
+            raise ValueError("days are weekday numbers 0 (Monday) to 6")
+        return value
+
+
+class _Routing(_Strict):
+    very_negative_private: float = Field(ge=0, le=1)
+    default_team: str
+    teams: dict[IntentLabel, str]
+
+
+class PolicyFile(_Strict):
+    """The policy TOML's schema: a misspelt, missing or mistyped key stops start-up."""
+
+    version: str
+    needs_reply: _NeedsReply
+    score: _Score
+    tiers: _Tiers
+    business_hours: _Hours
+    routing: _Routing
 
 
 @dataclass(frozen=True)
@@ -23,15 +114,24 @@ class Policy:
 
     @classmethod
     def load(cls, path: Path | None = None) -> Policy:
+        """Read and validate a policy file; errors name the file and the key."""
         path = path or DEFAULT_POLICY
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ValueError(f"{path}: cannot load priority policy: {exc}") from exc
-        for section in ("needs_reply", "score", "tiers", "business_hours", "routing"):
-            if section not in raw:
-                raise ValueError(f"{path}: missing section [{section}]")
-        return cls(str(raw.get("version", path.stem)), raw)
+        data.setdefault("version", path.stem)
+        try:
+            parsed = PolicyFile.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(part) for part in first["loc"])
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise ValueError(f"{path}: {key}: {first['msg']}{more}") from None
+        raw = parsed.model_dump()
+        for name in ("open", "close"):
+            raw["business_hours"][name] = raw["business_hours"][name].strftime("%H:%M")
+        return cls(parsed.version, raw)
 
     @property
     def reply_threshold(self) -> float:
@@ -63,8 +163,6 @@ class Priority:
 def signals_from(probas: dict, i: int, **meta: object) -> Signals:
     """The policy's view of row ``i`` of a model's probabilities (plus mention metadata):
     one derivation for the API, the batch scorers and the evaluation."""
-    from model.taxonomy import BY_NAME
-
     intent = BY_NAME["intent"].labels[int(probas["intent"][i].argmax())]
     return Signals(
         p_reply=float(probas["needs_reply"][i][BY_NAME["needs_reply"].index("yes")]),

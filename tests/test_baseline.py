@@ -49,15 +49,21 @@ def test_fast_features_match_sklearn_vectorizers(fitted: BaselineModel, splits: 
     np.testing.assert_allclose(again.features(texts[:3]).toarray(), reference[:3].toarray())
 
 
-def test_partial_labels_fit_only_labelled_heads(splits: dict) -> None:
+def test_partial_labels_fit_each_head_on_its_labelled_rows(splits: dict) -> None:
+    rows = splits["train"]
+    labels = labels_of(rows)
+    labels["urgency"] = [v if i % 2 else None for i, v in enumerate(labels["urgency"])]
+    model = BaselineModel().fit(texts_of(rows), labels)
+    assert set(model.predict_proba(["Waar blijft mijn pakket?"])) == set(BY_NAME)
+
+
+def test_a_model_missing_a_head_is_refused_at_fit_time(splits: dict) -> None:
     rows = splits["train"]
     labels = labels_of(rows)
     labels["intent"] = [None] * len(rows)
-    labels["urgency"] = [v if i % 2 else None for i, v in enumerate(labels["urgency"])]
-    model = BaselineModel().fit(texts_of(rows), labels)
-    out = model.predict_proba(["Waar blijft mijn pakket?"])
-    assert "intent" not in out
-    assert set(out) == {"sentiment", "needs_reply", "urgency"}
+    labels["urgency"] = ["high"] * len(rows)
+    with pytest.raises(ValueError, match="cannot fit head.s. intent, urgency"):
+        BaselineModel().fit(texts_of(rows), labels)
 
 
 def test_held_out_quality_beats_majority(fitted: BaselineModel, splits: dict) -> None:

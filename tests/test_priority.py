@@ -102,5 +102,36 @@ def test_public_complaint_with_phone_goes_private() -> None:
 def test_broken_policy_file_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "p.toml"
     bad.write_text("version = 'x'\n[score]\n")
-    with pytest.raises(ValueError, match="missing section"):
+    with pytest.raises(ValueError, match=r"p.toml: needs_reply: Field required"):
         Policy.load(bad)
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (("threshold = 0.5", "treshold = 0.5"), "needs_reply.threshold: Field required"),
+        (("P1 = { min_score = 75", "P1 = { min_score = 750"), "tiers.P1.min_score"),
+        (('timezone = "Europe/Amsterdam"', 'timezone = "Europe/Amsterdm"'), "business_hours.timezone"),
+        (("complaint = 10, request", "complaints = 10, request"), "score.intent_bonus.complaints"),
+        (('default_team = "care"', 'default_team = 3'), "routing.default_team"),
+    ],
+)
+def test_policy_file_is_validated_naming_file_and_key(tmp_path, edit, key) -> None:  # noqa: ANN001
+    from model.priority import DEFAULT_POLICY
+
+    text = DEFAULT_POLICY.read_text()
+    assert edit[0] in text
+    bad = tmp_path / "policy.toml"
+    bad.write_text(text.replace(edit[0], edit[1], 1))
+    with pytest.raises(ValueError, match=rf"{bad}: {key}"):
+        Policy.load(bad)
+
+
+def test_model_thresholds_replace_the_files_when_enabled() -> None:
+    policy = Policy.load()
+    signals = Signals(p_reply=0.9, intent="question", p_negative=0.1,
+                      urgency={"high": 0.2, "normal": 0.7, "low": 0.1})  # fmt: skip
+    now = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    base = prioritise(signals, policy, now)
+    raised = prioritise(signals, policy, now, {"P1": 99.0, "P2": 98.0, "P3": 97.0})
+    assert base.tier in ("P2", "P3") and raised.tier == "P4"

@@ -6,16 +6,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from model.dataset import Row, load_dataset
+from model.dataset_versions import version_dirs
 from model.settings import Settings
 from model.split import SPLITS, Split, assign
 
 
 def latest_version(settings: Settings) -> Path | None:
-    """The newest exported dataset version (folders are named v0001, v0002, ...)."""
-    root = settings.datasets_dir
-    if not root.is_dir():
-        return None
-    versions = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("v"))
+    """The newest exported dataset version, by model.dataset_versions' one folder rule."""
+    versions = version_dirs(settings.datasets_dir)
     return versions[-1] if versions else None
 
 

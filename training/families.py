@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import Protocol
 
-from model.base import TriageModel, model_input
+from model.base import TriageModel
 from model.baseline import BaselineModel, BaselineParams
 from model.dataset import Row
-from model.runtime import META
-from model.taxonomy import HEAD_NAMES, TAXONOMY_VERSION
+from model.taxonomy import HEAD_NAMES
+from training.artefact import labels_of, pins, texts_of, write_meta
 
-
-def texts_of(rows: Sequence[Row]) -> list[str]:
-    return [model_input(r.text, r.context) for r in rows]
-
-
-def labels_of(rows: Sequence[Row]) -> dict[str, list[str | None]]:
-    return {h: [r.labels.get(h) for r in rows] for h in HEAD_NAMES}
-
-
-def write_meta(folder: Path, runtime: str, family: str, **extra: object) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "runtime": runtime,
-        "family": family,
-        "taxonomy_version": TAXONOMY_VERSION,
-        "heads": list(HEAD_NAMES),
-        **extra,
-    }
-    (folder / META).write_text(json.dumps(meta, indent=2))
+__all__ = ["BaselineFamily", "Family", "get_family", "labels_of", "texts_of", "write_meta"]
 
 
 class Family(Protocol):
@@ -46,10 +26,6 @@ class Family(Protocol):
     def params(self) -> dict[str, object]: ...
 
     def pip_requirements(self) -> list[str]: ...
-
-
-def _pins(*packages: str) -> list[str]:
-    return [f"{p}=={version(p)}" for p in packages]
 
 
 def one_class_sources(rows: Sequence[Row]) -> dict[str, list[str]]:
@@ -97,7 +73,7 @@ class BaselineFamily:
         return self.hyper.as_dict()
 
     def pip_requirements(self) -> list[str]:
-        return _pins("mlflow", "scikit-learn", "scipy", "numpy", "pandas", "joblib")
+        return pins("mlflow", "scikit-learn", "scipy", "numpy", "pandas", "joblib")
 
 
 def get_family(name: str, **options: object) -> Family:

@@ -84,8 +84,8 @@ def tune(rows: Sequence[Row], probas: Probas, policy: Policy) -> Tuned:
     """Grid-search the tier thresholds on validation rows.
 
     Among thresholds that keep P1 within its share (less a margin), prefer those meeting the
-    recall and precision targets, then the highest recall of urgent mentions in
-    P1+P2, then in P1, then the smallest P1+P2 share.
+    recall and precision targets and, among them, the smallest P1+P2 share; without any
+    that meet them, the highest recall of urgent mentions in P1+P2. Ties: recall in P1.
     """
     score, forced = scores(probas, policy)
     p3 = float(policy.raw["tiers"]["P3"]["min_score"])
@@ -95,8 +95,12 @@ def tune(rows: Sequence[Row], probas: Probas, policy: Policy) -> Tuned:
             f = figures(rows, tiers_from(score, forced, p1, p2, p3))
             if f["share.P1"] > TARGET_P1_SHARE - TUNING_MARGIN:
                 continue
-            key = (meets_targets(f), round(f["high_recall.P1_P2"], 3), round(f["high_recall.P1"], 3),
-                   -(f["share.P1"] + f["share.P2"]))  # fmt: skip
+            meets = meets_targets(f)
+            top2 = f["share.P1"] + f["share.P2"]
+            # meeting the targets, the fewest mentions in P1+P2 (a tier half the traffic gets
+            # is no priority); else the most urgent ones there
+            key = (meets, -round(top2, 3) if meets else round(f["high_recall.P1_P2"], 3),
+                   round(f["high_recall.P1"], 3))  # fmt: skip
             if best is None or key > best[0]:
                 best = (key, {"P1": float(p1), "P2": float(p2), "P3": p3}, f)
     if best is None:

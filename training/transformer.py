@@ -29,9 +29,9 @@ from model.dataset import Row
 from model.onnx_runtime import OnnxTriageModel
 from model.settings import Settings
 from model.taxonomy import HEADS
+from training.artefact import pins, texts_of, write_meta
 from training.e5_convert import E5_NAME
 from training.evaluate import complaint_metrics, head_metrics
-from training.families import _pins, texts_of, write_meta
 
 ONNX_INT8 = "model.onnx"
 ONNX_FP32 = "model.fp32.onnx"
@@ -209,7 +209,7 @@ class TransformerFamily:
         return self.hyper.as_dict()
 
     def pip_requirements(self) -> list[str]:
-        return _pins("mlflow", "onnxruntime", "tokenizers", "numpy", "pandas")
+        return pins("mlflow", "onnxruntime", "tokenizers", "numpy", "pandas")
 
     def save(self, model: TriageModel, folder: Path) -> None:
         if not isinstance(model, OnnxTriageModel):
