@@ -9,7 +9,7 @@ QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-ls lint bench clean
+.PHONY: run test install install-ls install-browser lint bench clean
 
 install: $(VENV)/.installed
 
@@ -23,12 +23,16 @@ $(VENV)/.installed: pyproject.toml
 install-ls:
 	@if [ -f scripts/install-label-studio.sh ]; then bash scripts/install-label-studio.sh; fi
 
+## Debian's chromium + chromium-driver for the report's browser tests (apt-get, only when missing).
+install-browser:
+	bash scripts/install-browser.sh
+
 ## The main job: install, train the baseline on the bundled seed data if no champion, serve.
 run: install
 	WEBCARE_ALLOW_OPEN=$${WEBCARE_ALLOW_OPEN:-true} $(VENV)/bin/webcare serve --host $(HOST) --port $(PORT)
 
 ## The full test suite (unit, data, model, and integration tests against real servers).
-test: install install-ls
+test: install install-ls install-browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 

@@ -1,8 +1,8 @@
 """Durable store of agents' corrections (SQLite by default, any SQLAlchemy URL).
 
 Serving writes it, labeling reads it to create review tasks; it lives in
-``model`` so neither stage imports the other. Text is masked before it is
-stored: the store never holds raw personal data.
+``model`` so neither stage imports the other. Text and replies are masked
+before they are stored: the store never holds raw personal data.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from sqlalchemy import (
     Text,
     create_engine,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Engine
@@ -48,7 +50,15 @@ feedback = Table(
     Column("model_version", String(32)),
     Column("received_at", DateTime(timezone=True), nullable=False),
     Column("sent_to_labeling_at", DateTime(timezone=True)),
+    # suggested replies: which template the agent saw and what they sent (both masked)
+    Column("template_id", String(64), index=True),
+    Column("variant", Integer),
+    Column("suggested_reply", Text),
+    Column("sent_reply", Text),
 )
+# added after the first release: an existing database gets them as nullable columns on open
+LATER_COLUMNS = ("template_id", "variant", "suggested_reply", "sent_reply")
+MASKED_FIELDS = ("text", "suggested_reply", "sent_reply")
 
 LABEL_FIELDS = ("intent", "sentiment", "needs_reply", "urgency")
 URL_ENV = "WEBCARE_FEEDBACK_URL"
@@ -61,6 +71,14 @@ def feedback_url(var_dir: Path) -> str:
         return url
     var_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{var_dir / 'feedback.db'}"
+
+
+@dataclass
+class ReplyRecord:
+    template_id: str
+    variant: int | None
+    suggested_reply: str | None
+    sent_reply: str
 
 
 @dataclass
@@ -78,11 +96,22 @@ class FeedbackStore:
         connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
         self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
         metadata.create_all(self.engine)
+        self._add_later_columns()
+
+    def _add_later_columns(self) -> None:
+        have = {c["name"] for c in inspect(self.engine).get_columns(feedback.name)}
+        with self.engine.begin() as conn:
+            for name in LATER_COLUMNS:
+                if name not in have:
+                    kind = feedback.c[name].type.compile(dialect=self.engine.dialect)
+                    conn.execute(text(f"ALTER TABLE {feedback.name} ADD COLUMN {name} {kind}"))
 
     def add(self, item: dict) -> int:
         skip = ("id", "received_at", "sent_to_labeling_at")
         row = {c.name: item.get(c.name) for c in feedback.c if c.name not in skip}
-        row["text"] = mask(item["text"])
+        for name in MASKED_FIELDS:
+            if row[name] is not None:
+                row[name] = mask(row[name])
         row["received_at"] = datetime.now(UTC)
         with self.engine.begin() as conn:
             return int(conn.execute(insert(feedback).values(**row)).inserted_primary_key[0])
@@ -108,6 +137,139 @@ class FeedbackStore:
                 update(feedback).where(feedback.c.id.in_(ids)).values(sent_to_labeling_at=datetime.now(UTC))
             )
 
+    def replies(self) -> list[ReplyRecord]:
+        """Sent replies with the template they started from, oldest first."""
+        c = feedback.c
+        query = (
+            select(c.template_id, c.variant, c.suggested_reply, c.sent_reply)
+            .where(c.template_id.is_not(None), c.sent_reply.is_not(None))
+            .order_by(c.id)
+        )
+        with self.engine.connect() as conn:
+            return [ReplyRecord(*r) for r in conn.execute(query)]
+
     def all_texts(self) -> list[str]:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(select(feedback.c.text))]
+
+
+# Score records: what /v1/score decided about each mention, for the SLA report (serving.report).
+# Ids, times and the triage decision only: never text, handles or any other author data.
+score_records = Table(
+    "score_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("mention_id", String(128), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("tier", String(2), nullable=False),
+    Column("respond_by", DateTime(timezone=True), nullable=False),
+    Column("needs_reply", Boolean, nullable=False),
+    Column("intent", String(16)),
+    Column("model_version", String(32)),
+    Column("policy_version", String(64)),
+    Column("replied_at", DateTime(timezone=True)),
+)
+RECORD_FIELDS: tuple[str, ...] = tuple(c.name for c in score_records.c if c.name != "id")
+_RECORD_TIMES = ("created_at", "scored_at", "respond_by", "replied_at")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Aware UTC, naive read as UTC: SQLite drops zones, so every stored time is UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class ScoreRecords:
+    """Opt-in log of scored mentions (``WEBCARE_RECORD_SCORES``), closed by feedback's replied_at.
+
+    One record per mention id: the first scoring is the respond-by the team was given, so a
+    later re-score of the same mention does not move it. Records older than
+    ``retention_days`` (by scoring time; 0 keeps them all) are deleted at start-up, at most
+    hourly while recording, and before every report.
+    """
+
+    PURGE_EVERY_S = 3600.0
+
+    def __init__(self, engine: Engine, retention_days: int = 90) -> None:
+        from sqlalchemy import inspect as sa_inspect
+        from sqlalchemy.exc import OperationalError
+
+        self.engine = engine
+        self.retention_days = retention_days
+        self._last_purge = 0.0
+        try:  # several workers may open a fresh database at once: the loser sees the table exist
+            score_records.create(engine, checkfirst=True)
+        except OperationalError:
+            if not sa_inspect(engine).has_table(score_records.name):
+                raise
+        self.purge()  # at start-up; then at most every PURGE_EVERY_S while recording
+
+    def add(self, records: list[dict]) -> int:
+        """Insert the mentions not recorded yet; returns how many were new."""
+        from sqlalchemy.exc import IntegrityError
+
+        rows: dict[str, dict] = {}
+        for r in records:
+            row = {k: (_utc(r.get(k)) if k in _RECORD_TIMES else r.get(k)) for k in RECORD_FIELDS}
+            rows.setdefault(row["mention_id"], row)
+        c = score_records.c
+        try:
+            with self.engine.begin() as conn:
+                have = set(conn.execute(select(c.mention_id).where(c.mention_id.in_(list(rows)))).scalars())
+                new = [r for k, r in rows.items() if k not in have]
+                if new:
+                    conn.execute(score_records.insert(), new)
+            added = len(new)
+        except IntegrityError:  # another worker recorded one of them meanwhile: go one by one
+            added = 0
+            for row in rows.values():
+                try:
+                    with self.engine.begin() as conn:
+                        conn.execute(score_records.insert(), [row])
+                    added += 1
+                except IntegrityError:
+                    pass
+        self._purge_now_and_then()
+        return added
+
+    def close(self, mention_id: str, replied_at: datetime) -> bool:
+        """Set the first reply time of an open record; a reply stamped before the mention is ignored."""
+        when = _utc(replied_at)
+        c = score_records.c
+        query = (
+            update(score_records)
+            .where(c.mention_id == mention_id, c.replied_at.is_(None), c.created_at <= when)
+            .values(replied_at=when)
+        )
+        with self.engine.begin() as conn:
+            return conn.execute(query).rowcount > 0
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Delete records scored more than ``retention_days`` ago; returns how many."""
+        import time
+        from datetime import timedelta
+
+        self._last_purge = time.monotonic()
+        if self.retention_days <= 0:
+            return 0
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=self.retention_days)
+        with self.engine.begin() as conn:
+            return conn.execute(score_records.delete().where(score_records.c.scored_at < cutoff)).rowcount
+
+    def _purge_now_and_then(self) -> None:
+        import time
+
+        if time.monotonic() - self._last_purge >= self.PURGE_EVERY_S:
+            self.purge()
+
+    def rows(self) -> list[dict]:
+        """Every record, times as aware UTC datetimes, oldest scoring first."""
+        query = select(*[score_records.c[k] for k in RECORD_FIELDS]).order_by(score_records.c.id)
+        with self.engine.connect() as conn:
+            out = [dict(r) for r in conn.execute(query).mappings()]
+        for r in out:
+            for k in _RECORD_TIMES:
+                r[k] = _utc(r[k])
+        return out

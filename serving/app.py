@@ -20,7 +20,9 @@ from serving.logs import setup_logging
 from serving.metrics import MODEL_INFO, REGISTRY
 from serving.middleware import RequestContext
 from serving.model_manager import ModelManager
+from serving.reply_templates import ReplyTemplates
 from serving.routers import feedback, health, score
+from serving.routers import report as report_router
 from serving.settings import ServeSettings, get_serve_settings
 
 log = logging.getLogger("webcare.api")
@@ -57,7 +59,10 @@ def create_app(cfg: ServeSettings | None = None) -> FastAPI:
         settings = get_settings()
         app.state.api_keys = _api_keys(cfg)
         app.state.policy = Policy.load(cfg.policy)
+        app.state.replies = ReplyTemplates.load(cfg.reply_templates)  # a bad file stops start-up here
         app.state.feedback = FeedbackStore(feedback_url(settings.var_dir))
+        app.state.records = report_router.open_records(app.state.feedback, cfg)
+        app.state.record_scores = cfg.record_scores
         app.state.languages = LanguageIdentifier()
         # lingua loads its n-gram models lazily (~1.5 s): warm up off the request path
         threading.Thread(target=app.state.languages.detect, args=("warm up",), daemon=True).start()
@@ -81,6 +86,7 @@ def create_app(cfg: ServeSettings | None = None) -> FastAPI:
     app.include_router(score.router)
     app.include_router(feedback.router)
     app.include_router(health.router)
+    app.include_router(report_router.router)
 
     @app.get("/metrics", include_in_schema=False)
     def metrics() -> PlainTextResponse:

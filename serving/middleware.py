@@ -11,7 +11,7 @@ import uuid
 from serving.metrics import LATENCY, REQUESTS
 
 log = logging.getLogger("webcare.access")
-KNOWN_PATHS = {"/v1/score", "/v1/feedback", "/healthz", "/readyz", "/metrics", "/v1/model"}
+KNOWN_PATHS = {"/v1/score", "/v1/feedback", "/healthz", "/readyz", "/metrics", "/v1/model", "/report"}
 
 
 class RequestContext:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serving.reply_templates import AGENT_MAX, MAX_REPLY_CHARS
 from serving.settings import MAX_BATCH, MAX_TEXT_CHARS
 
 
@@ -31,6 +32,11 @@ class Mention(BaseModel):
     unanswered_before: int = Field(
         0, ge=0, le=1000, description="earlier unanswered mentions by this author in the thread"
     )
+    account: str | None = Field(
+        None, max_length=64, examples=["@VonkNL"],
+        description="the brand handle the mention was sent to; from the text's @handles when omitted. "
+        "A care question to a marketing handle is handed over to the care account",
+    )  # fmt: skip
 
     @field_validator("text")
     @classmethod
@@ -42,6 +48,10 @@ class Mention(BaseModel):
 
 class ScoreRequest(BaseModel):
     mentions: list[Mention] = Field(min_length=1, max_length=MAX_BATCH)
+    agent: str | None = Field(
+        None, max_length=AGENT_MAX, examples=["Sanne"],
+        description="signature for the suggested replies (the agent's name); default: the brand's",
+    )  # fmt: skip
 
 
 class LabelScore(BaseModel):
@@ -67,6 +77,22 @@ class Routing(BaseModel):
     team: str
     reasons: list[str]
     personal_data: list[str] = Field(description="kinds of personal data found in the text")
+    hand_over_to: str | None = Field(
+        None, description="care handle a care question on a marketing account is handed to"
+    )
+
+
+class SuggestedReply(BaseModel):
+    text: str = Field(description=f"ready to post; at most {MAX_REPLY_CHARS} characters")
+    template_id: str = Field(
+        examples=["complaint.nl.private"], description="<intent or handover>.<language>.<channel>"
+    )
+    variant: int = Field(ge=1, description="which variant of the template (from 1), fixed by the mention id")
+    language: str
+    channel: Literal["public", "private"] = Field(
+        description="public: the whole answer; private: a short public acknowledgement with the DM hand-off"
+    )
+    reasons: list[str]
 
 
 class MentionResult(BaseModel):
@@ -79,6 +105,10 @@ class MentionResult(BaseModel):
     needs_reply: NeedsReply
     priority: PriorityOut
     routing: Routing
+    suggested_reply: SuggestedReply | None = Field(
+        None, description="a first answer for the agent; null when no reply is needed"
+    )
+    no_suggestion_reason: str | None = Field(None, description="why suggested_reply is null")
 
 
 class ModelInfo(BaseModel):
@@ -90,6 +120,7 @@ class ModelInfo(BaseModel):
 class ScoreResponse(BaseModel):
     model: ModelInfo
     policy_version: str
+    templates_version: str = Field(description="version of the reply templates file")
     results: list[MentionResult]
 
 
@@ -107,6 +138,16 @@ class FeedbackIn(BaseModel):
     replied_at: datetime | None = None
     agent: str | None = Field(None, max_length=64, description="agent id (not a name)")
     model_version: str | None = Field(None, max_length=32)
+    template_id: str | None = Field(
+        None, max_length=64, examples=["complaint.nl.private"], description="suggested_reply.template_id"
+    )
+    variant: int | None = Field(None, ge=1, le=1000, description="suggested_reply.variant")
+    suggested_reply: str | None = Field(
+        None, max_length=MAX_TEXT_CHARS, description="the suggestion shown; stored with personal data masked"
+    )
+    sent_reply: str | None = Field(
+        None, max_length=MAX_TEXT_CHARS, description="what the agent posted; stored with personal data masked"
+    )
 
 
 class FeedbackOut(BaseModel):

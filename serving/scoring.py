@@ -1,6 +1,6 @@
 """Turn model probabilities plus mention metadata into API results.
 
-Shared by the HTTP endpoint and `webcare score`, so both print the same JSON.
+Shared by the HTTP endpoint, `webcare score` and `webcare reply`, so all give the same JSON.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from model.loading import LoadedModel
 from model.priority import Policy, prioritise, signals_from
 from model.taxonomy import BY_NAME
 from serving.language import LanguageIdentifier
-from serving.routing import route
+from serving.replies import no_reply_reason, suggest
+from serving.reply_templates import ReplyTemplates, default_templates
+from serving.routing import for_account, route
 from serving.schemas import (
     LabelScore,
     Mention,
@@ -25,6 +27,7 @@ from serving.schemas import (
     PriorityOut,
     Routing,
     ScoreResponse,
+    SuggestedReply,
 )
 
 
@@ -46,8 +49,13 @@ def score_mentions(
     policy: Policy,
     languages: LanguageIdentifier | None,
     now: datetime | None = None,
+    *,
+    templates: ReplyTemplates | None = None,
+    agent: str | None = None,
 ) -> ScoreResponse:
     now = now or datetime.now(UTC)
+    templates = templates or default_templates()
+    brand = templates.brand
     probas = model.runtime.predict_proba([model_input(m.text, m.context) for m in mentions])
     results = []
     for i, m in enumerate(mentions):
@@ -63,11 +71,23 @@ def score_mentions(
             created_at=_aware(m.created_at),
         )  # fmt: skip
         p_reply, p_negative = signals.p_reply, signals.p_negative
-        prio = prioritise(signals, policy, now)
+        prio = prioritise(signals, policy, now, model.tier_thresholds)
+        needs_reply = p_reply >= policy.reply_threshold
         hint = route(m.text, intent.label, p_negative, policy)
+        to_marketing = brand.is_marketing(m.account, m.text)
+        hint = for_account(hint, intent.label, needs_reply, to_marketing, brand.care_handle, policy)
         lang, detected = m.lang, False
         if lang is None and languages is not None:
             lang, detected = languages.detect(m.text), True
+        reply, no_reply = None, None
+        if needs_reply:
+            reply = SuggestedReply(**vars(suggest(
+                templates, mention_id=m.id, text=m.text, intent=intent.label, channel=hint.channel,
+                lang=lang, lang_detected=detected, author_name=author.name if author else None,
+                agent=agent, handover=hint.hand_over_to is not None, personal_data=hint.personal_data,
+            )))  # fmt: skip
+        else:
+            no_reply = no_reply_reason(p_reply, policy.reply_threshold)
         results.append(
             MentionResult(
                 id=m.id,
@@ -77,7 +97,7 @@ def score_mentions(
                 sentiment=sentiment,
                 urgency=urgency,
                 needs_reply=NeedsReply(
-                    value=p_reply >= policy.reply_threshold,
+                    value=needs_reply,
                     probability=round(p_reply, 4),
                     threshold=policy.reply_threshold,
                 ),
@@ -87,12 +107,15 @@ def score_mentions(
                 ),
                 routing=Routing(
                     channel=hint.channel, team=hint.team, reasons=hint.reasons,
-                    personal_data=hint.personal_data,
+                    personal_data=hint.personal_data, hand_over_to=hint.hand_over_to,
                 ),
+                suggested_reply=reply,
+                no_suggestion_reason=no_reply,
             )
         )
     return ScoreResponse(
         model=ModelInfo(name=model.name, version=model.version, family=model.family),
         policy_version=policy.version,
+        templates_version=templates.version,
         results=results,
     )

@@ -24,11 +24,18 @@ class ServeSettings(BaseSettings):
     model_alias: str = CHAMPION
     swap_poll_seconds: float = Field(15.0, description="how often to look for a new champion; 0 = never")
     policy: Path | None = Field(None, description="priority policy TOML; default: the shipped one")
+    reply_templates: Path | None = Field(
+        None, description="suggested-reply templates TOML; default: serving/templates/default.toml"
+    )
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_keys_file: Path | None = None
     allow_open: bool = Field(False, description="serve without API keys (loopback hosts only)")
     max_body_bytes: int = 1_000_000
     log_level: str = "INFO"
+    record_scores: bool = Field(
+        False, description="record each scored mention's id, times and tier for the SLA report (no text)"
+    )
+    record_retention_days: int = Field(90, ge=0, description="delete score records older than this; 0 = keep")
 
     @field_validator("api_keys", mode="before")
     @classmethod

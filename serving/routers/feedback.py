@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from serving.auth import require_api_key
+from serving.report.records import close_replied
 from serving.schemas import ERROR_RESPONSES, FeedbackIn, FeedbackOut
 
 router = APIRouter(tags=["feedback"], dependencies=[Depends(require_api_key)],
@@ -17,4 +18,6 @@ async def add_feedback(body: FeedbackIn, request: Request) -> FeedbackOut:
     """Store a correction (text is masked first); `webcare label import-feedback` sends it to review."""
     store = request.app.state.feedback
     new_id = await run_in_threadpool(store.add, body.model_dump())
+    if body.replied_at is not None and request.app.state.record_scores:  # closes the score record
+        await run_in_threadpool(close_replied, request.app.state, body.mention_id, body.replied_at)
     return FeedbackOut(id=new_id)

@@ -39,4 +39,5 @@ def active_model(request: Request, response: Response) -> dict[str, object]:
         "last_error": manager.last_error,
         "last_registry_check": manager.last_check.isoformat() if manager.last_check else None,
         "policy_version": request.app.state.policy.version,
+        "templates_version": request.app.state.replies.version,
     }
