@@ -45,7 +45,7 @@ def _runtime_folder(root: Path) -> Path | None:
     return found[0].parent if found else None
 
 
-def _fetch(name: str, version: str, cache: Path) -> Path:
+def fetch_version(name: str, version: str, cache: Path) -> Path:
     """Download the artefact folder of a version once; return its runtime folder."""
     target = cache / name / version
     if _runtime_folder(target) is None:
@@ -75,12 +75,23 @@ def load_version(
         from model.settings import get_settings
 
         cache = get_settings().var_dir / "model-cache"
-    folder = _fetch(name, version, cache)
+    folder = fetch_version(name, version, cache)
     runtime = load_runtime(folder)
     family = MlflowClient().get_model_version(name, version).tags.get("family", "unknown")
     if remember:
         _remember(cache / name / "active.json", name, version, family, folder)
     return LoadedModel(name, version, family, runtime, tier_thresholds(folder))
+
+
+def load_cached(name: str, version: str, cache: Path, *, remember: bool = True) -> LoadedModel | None:
+    """A version from the local copy alone (no MLflow); None when it was never fetched."""
+    folder = _runtime_folder(cache / name / version)
+    if folder is None:
+        return None
+    family = str(json.loads((folder / META).read_text()).get("family", "unknown"))
+    if remember:
+        _remember(cache / name / "active.json", name, version, family, folder)
+    return LoadedModel(name, version, family, load_runtime(folder), tier_thresholds(folder))
 
 
 def _remember(active: Path, name: str, version: str, family: str, folder: Path) -> None:

@@ -3,6 +3,12 @@
 Loading happens in a background thread; the new model replaces the old one in
 a single reference assignment, so a request sees either the old or the new
 model, never half of each. A failed load keeps the old model serving.
+
+The process never imports MLflow: the alias is read through the store's REST or
+SQL interface with a fresh connection per check (so a registry that was down or
+replaced is picked up again), a new version is downloaded by a child process
+(model.registry_watch), and failed checks back off up to ``MAX_BACKOFF`` times the
+poll interval.
 """
 
 from __future__ import annotations
@@ -14,10 +20,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from model.loading import LoadedModel, load_last_known, load_version, resolve_alias
-from model.settings import configure_mlflow
+from model.loading import LoadedModel, load_cached, load_last_known
+from model.registry_watch import alias_version, fetch_in_child
+from model.settings import get_settings
 
 log = logging.getLogger("webcare.model")
+MAX_BACKOFF = 8
 
 
 class ModelManager:
@@ -32,7 +40,10 @@ class ModelManager:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._failures = 0
         self.on_swap: Callable[[LoadedModel], None] | None = None
+        if self.cache is None:
+            self.cache = get_settings().var_dir / "model-cache"
 
     def check(self) -> bool:
         """Load the alias's version if it differs from the active one; True if swapped."""
@@ -44,14 +55,26 @@ class ModelManager:
 
     def _check(self) -> bool:
         try:
-            version = resolve_alias(self.name, self.alias)
+            version = alias_version(get_settings().resolved_tracking_uri(), self.name, self.alias)
+            if version is None:
+                raise RuntimeError(f"alias {self.alias!r} of {self.name!r} is not set")
             if self.current is not None and self.current.version == version:
+                self._failures = 0
+                self.last_error = None
                 return False
-            loaded = load_version(self.name, version, self.cache, remember=True)
+            assert self.cache is not None
+            loaded = load_cached(self.name, version, self.cache)
+            if loaded is None:
+                fetch_in_child(self.name, version, self.cache)
+                loaded = load_cached(self.name, version, self.cache)
+            if loaded is None:
+                raise RuntimeError(f"version {version} is not a webcare-triage model")
         except Exception as exc:  # keep serving whatever we have
+            self._failures += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
-            log.error("model load failed", extra={"error": self.last_error})
+            log.error("model check failed", extra={"error": self.last_error})
             return False
+        self._failures = 0
         self._activate(loaded)
         return True
 
@@ -64,7 +87,7 @@ class ModelManager:
         log.info("model active", extra={"model_version": loaded.version, "previous": previous})
 
     def _poll(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
+        while not self._stop.wait(self.poll_seconds * min(2**self._failures, MAX_BACKOFF)):
             self.check()
 
     def start(self) -> None:
@@ -75,11 +98,10 @@ class ModelManager:
                 self._activate(known)
 
         def run() -> None:
-            configure_mlflow()
             self.check()
-            # MLflow and the model add ~10^6 long-lived objects; without freezing them
-            # every full GC walks them all and stalls requests for ~100 ms
-            gc.freeze()  # imports MLflow and asks the registry: may take seconds
+            # the model adds many long-lived objects; without freezing them every full
+            # GC walks them all and stalls requests
+            gc.freeze()
             if self.poll_seconds > 0:
                 self._poll()
 
