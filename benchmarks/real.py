@@ -57,6 +57,7 @@ CONFIGS = [
     Config("baseline+public", "baseline", public="all"),
     Config("minilm", "transformer", {"epochs": 3}),
     Config("e5", "transformer", {"epochs": 3, "base_model": "e5-small-multilingual"}),
+    Config("e5-pruned", "transformer", {"epochs": 3, "base_model": "e5-small-multilingual-pruned"}),
 ]
 
 

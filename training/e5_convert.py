@@ -266,5 +266,89 @@ def ensure_e5(var_dir: Path, log: callable = print, seed_dir: Path | None = None
 
 def resolve_base_model(name: str, var_dir: Path, log: callable = print, seed_dir: Path | None = None) -> str:
     """A base-model setting as something ``from_pretrained`` loads: the converted e5 folder
-    for ``e5-small-multilingual``, any other path or hub id unchanged."""
+    for ``e5-small-multilingual`` (or its pruned-vocabulary copy), any other path or hub id
+    unchanged."""
+    if name == E5_PRUNED:
+        from model.settings import Settings
+
+        return str(ensure_e5_pruned(Settings(var_dir=var_dir), log))
     return str(ensure_e5(var_dir, log, seed_dir)) if name == E5_NAME else name
+
+
+E5_PRUNED = "e5-small-multilingual-pruned"
+"""The same encoder with its vocabulary cut to the pieces the project's traffic uses."""
+
+
+def vocabulary_corpus(settings: object) -> list[str]:
+    """Texts whose pieces the pruned vocabulary keeps: the seed set, every customer turn and
+    context of the real pools, and the public sets (when ../shared/datasets is there), all
+    without their test-split rows."""
+    from model.dataset import load_dataset
+    from model.real_pools import SOURCES, read_pool
+    from model.split import assign
+    from training.adapters import load_public, parse_names
+    from training.artefact import texts_of
+
+    # test-split rows never shape the model, not even its vocabulary
+    texts = texts_of([r for r in load_dataset([settings.seed_dir]) if assign(r.id) != "test"])  # type: ignore[attr-defined]
+    shared = settings.shared_datasets  # type: ignore[attr-defined]
+    if shared.is_dir():
+        for source in SOURCES:
+            for m in read_pool(source, shared):
+                if assign(f"{source}:{m.tweet_id}") != "test":
+                    texts += [t for t in (m.text, m.context) if t]
+        texts += [r.text for r in load_public(parse_names("all"), shared) if assign(r.id) != "test"]
+    return texts
+
+
+def prune_vocabulary(source: Path, out: Path, texts: list[str]) -> dict[str, int]:
+    """Keep the pieces ``texts`` use plus every single-character piece (so any text in these
+    scripts still segments without <unk>), re-index tokenizer and embedding rows to match."""
+    from safetensors.numpy import load_file, save_file
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(source / "tokenizer.json"))
+    used: set[int] = set()
+    for enc in tok.encode_batch(texts):
+        used.update(enc.ids)
+    spec = json.loads((source / "tokenizer.json").read_text())
+    vocab = spec["model"]["vocab"]
+    singles = {i for i, (piece, _) in enumerate(vocab) if len(piece.replace("\u2581", "")) <= 1}
+    config = json.loads((source / "config.json").read_text())
+    pad = int(config.get("pad_token_id", 1))
+    specials = {a["id"] for a in spec["added_tokens"]} | {spec["model"]["unk_id"], pad}
+    keep = sorted(used | singles | specials)
+    remap = {old: new for new, old in enumerate(keep)}
+    spec["model"]["vocab"] = [vocab[i] for i in keep]
+    spec["model"]["unk_id"] = remap[spec["model"]["unk_id"]]
+    for added in spec["added_tokens"]:
+        added["id"] = remap[added["id"]]
+    for special in (spec.get("post_processor") or {}).get("special_tokens", {}).values():
+        special["ids"] = [remap[i] for i in special["ids"]]
+    state = load_file(str(source / "model.safetensors"))
+    key = "embeddings.word_embeddings.weight"
+    state[key] = np.ascontiguousarray(state[key][keep])
+    config["vocab_size"] = len(keep)
+    config["pad_token_id"] = remap[pad]
+    config["_pruned"] = {"pieces_kept": len(keep), "pieces_before": len(vocab), "corpus_texts": len(texts)}
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(state, str(tmp / "model.safetensors"))
+    (tmp / "config.json").write_text(json.dumps(config, indent=2))
+    (tmp / "tokenizer.json").write_text(json.dumps(spec, ensure_ascii=False))
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return config["_pruned"]
+
+
+def ensure_e5_pruned(settings: object, log: callable = print) -> Path:
+    var_dir = settings.var_dir  # type: ignore[attr-defined]
+    folder = var_dir / "models" / E5_PRUNED
+    if (folder / "config.json").is_file():
+        return folder
+    full = ensure_e5(var_dir, log, settings.seed_dir)  # type: ignore[attr-defined]
+    facts = prune_vocabulary(full, folder, vocabulary_corpus(settings))
+    log(f"pruned the vocabulary to {facts['pieces_kept']:,} of {facts['pieces_before']:,} pieces "
+        f"({facts['corpus_texts']:,} corpus texts) at {folder}")  # fmt: skip
+    return folder

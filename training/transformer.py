@@ -30,7 +30,7 @@ from model.onnx_runtime import OnnxTriageModel
 from model.settings import Settings
 from model.taxonomy import HEADS
 from training.artefact import pins, texts_of, write_meta
-from training.e5_convert import E5_NAME
+from training.e5_convert import E5_NAME, E5_PRUNED
 from training.evaluate import complaint_metrics, head_metrics
 
 ONNX_INT8 = "model.onnx"
@@ -183,7 +183,7 @@ class TransformerFamily:
             hyper["epochs"] = int(epochs)
         if base_model:
             hyper["base_model"] = str(base_model)
-        if hyper.get("base_model") == E5_NAME:
+        if hyper.get("base_model") in (E5_NAME, E5_PRUNED):
             # 96M of its 118M parameters are the 250k-piece embedding table: updating it
             # with AdamW dominates a CPU step and a few thousand tweets cannot teach it
             hyper.setdefault("freeze_embeddings", True)
