@@ -1,8 +1,12 @@
-"""Inter-annotator agreement per head: Cohen's kappa per annotator pair, Krippendorff's alpha.
+"""Inter-annotator agreement per head: raw agreement, Cohen's kappa per annotator pair,
+Krippendorff's alpha.
 
 Kappa tells which pair of labelers reads the guidelines differently; alpha
 (nominal) summarises a head over all annotators and tolerates missing
-annotations, so it is the number to watch across dataset versions.
+annotations, so it is the number to watch across dataset versions. Both are
+undefined when every label is the same (no chance agreement to correct for);
+raw agreement, the share of annotator pairs that chose the same label, is
+always defined and tells "all agree" from "too little data".
 """
 
 from __future__ import annotations
@@ -38,8 +42,22 @@ def cohen_pairs(votes: Votes, labels: Sequence[str]) -> list[dict[str, Any]]:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             kappa = cohen_kappa_score(ya, yb, labels=list(labels))
-        out.append({"annotators": [a, b], "n": len(shared), "kappa": _finite(kappa)})
+        agree = sum(1 for x, y in zip(ya, yb, strict=True) if x == y) / len(shared)
+        out.append(
+            {"annotators": [a, b], "n": len(shared), "kappa": _finite(kappa), "agreement": round(agree, 4)}
+        )
     return out
+
+
+def raw_agreement(votes: Votes) -> float | None:
+    """Share of agreeing annotator pairs over the tasks with two or more labels (None if none)."""
+    agree = pairs = 0
+    for by_annotator in votes.values():
+        labels = list(by_annotator.values())
+        for x, y in itertools.combinations(labels, 2):
+            pairs += 1
+            agree += x == y
+    return round(agree / pairs, 4) if pairs else None
 
 
 def krippendorff_alpha(votes: Votes, labels: Sequence[str]) -> float | None:
@@ -71,9 +89,17 @@ def krippendorff_alpha(votes: Votes, labels: Sequence[str]) -> float | None:
 
 
 def head_agreement(votes: Votes, labels: Sequence[str]) -> dict[str, Any]:
-    """Alpha, pairwise kappas and how many tasks had two or more annotations."""
+    """Raw agreement, alpha, pairwise kappas and how many tasks had two or more annotations."""
     return {
+        "raw_agreement": raw_agreement(votes),
         "krippendorff_alpha": krippendorff_alpha(votes, labels),
         "cohen_kappa": cohen_pairs(votes, labels),
         "multi_annotated_tasks": sum(1 for by in votes.values() if len(by) >= 2),
     }
+
+
+def describe(value: float | None, raw: float | None) -> str:
+    """A kappa or alpha for people: 'all agree' when undefined because nobody disagreed."""
+    if value is not None:
+        return f"{value:.3f}"
+    return "all agree" if raw == 1.0 else "n/a"

@@ -1,4 +1,4 @@
-"""`webcare label server|init|import|export|real-agreement`: the labeling workflow's commands.
+"""`webcare label server|init|add-user|import|export|real-agreement`: the labeling commands.
 
 Failures print one ``error:`` line naming the file/line or the server and exit
 non-zero: 2 for bad input files, 1 for server, connection and registry problems.
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from label_studio_sdk import LabelStudio
 
     from labeling.client import Connection
+    from labeling.importers import ImportReport
 
 app = typer.Typer(no_args_is_help=True, help="Label Studio workflow for labelers.")
 server_app = typer.Typer(no_args_is_help=True, help="Run the embedded local Label Studio.")
@@ -167,6 +168,12 @@ def init(
                   f"{conn.url}/projects/{result.project_id}")  # fmt: skip
     if not result.created:
         console.print("labeling config " + ("changed" if result.config_changed else "unchanged"))
+    console.print(
+        f"queue: {result.overlap} labelers on {result.overlap_percent}% of the tasks, those first; "
+        "then the rest in rank order; the model's guess is shown, never pre-selected"
+    )
+    console.print("task list tab 'Most uncertain first': mention, context, language, model guess, "
+                  "uncertainty (admin columns hidden)")  # fmt: skip
     if result.guidelines is None:
         console.print("[yellow]docs/labeling-guidelines.md not found:[/] instructions were "
                       "generated from the taxonomy")  # fmt: skip
@@ -192,6 +199,42 @@ def _progress(enabled: bool) -> Iterator:
         yield update
 
 
+@app.command("add-user")
+def add_user(
+    email: Annotated[str, typer.Argument(help="the labeler's e-mail address (their login)")],
+) -> None:
+    """Create a labeler account and print its login once (the password is stored nowhere)."""
+    from labeling.client import api_errors
+    from labeling.users import add_user as create
+    from labeling.users import is_email
+
+    if not is_email(email):
+        raise _fail(f"{email!r} is not an e-mail address", 2)
+    with _errors():
+        conn, ls = _connect(Settings())
+        with api_errors(conn.url):
+            user = create(ls, conn.url, email)
+    console.print(
+        f"[bold]Created Label Studio user {user.id}; shown once, give it to the labeler:[/]\n"
+        f"  address:   {conn.url}\n  login:     {user.email}\n  password:  {user.password}\n"
+        "They can change the password under Account & Settings. In Label Studio Community "
+        "every member sees every project and task (see docs/labeling.md, For admins).",
+        highlight=False,
+    )
+
+
+def _subset(mentions: list, limit: int | None, sample: int | None, seed: int) -> tuple[list, str]:
+    """The first N or a seeded random N mentions (same file, same seed: same mentions)."""
+    if limit is not None:
+        return mentions[:limit], f"the first {min(limit, len(mentions))}"
+    if sample is not None and sample < len(mentions):
+        import random
+
+        picked = sorted(random.Random(seed).sample(range(len(mentions)), sample))
+        return [mentions[i] for i in picked], f"a random {sample} (seed {seed})"
+    return mentions, ""
+
+
 @app.command("import")
 def import_(
     file: Annotated[Path, typer.Argument(help="CSV, JSONL or a public dataset file")],
@@ -200,8 +243,28 @@ def import_(
         str, typer.Option("--format", help="auto, csv, jsonl, twcs, orangebe or airline")
     ] = "auto",
     top_k: Annotated[
-        int | None, typer.Option(min=1, help="import only the K most useful mentions")
+        int | None,
+        typer.Option(min=1, help="the K most uncertain mentions of the file; those already in "
+                     "the project count, so a re-run adds nothing"),
+    ] = None,  # fmt: skip
+    next_k: Annotated[
+        bool, typer.Option("--next", help="with --top-k: the next K not yet in the project")
+    ] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="read only the first N mentions")] = None,
+    sample: Annotated[
+        int | None, typer.Option(min=1, help="read a random N mentions (see --seed)")
     ] = None,
+    seed: Annotated[int, typer.Option(help="random seed for --sample")] = 0,
+    other_languages: Annotated[
+        str,
+        typer.Option(help="mentions outside nl, en, da, fr: skip, flag (import last, marked) "
+                     "or keep"),
+    ] = "skip",  # fmt: skip
+    keep_handle: Annotated[
+        list[str] | None,
+        typer.Option(help="brand @handle to keep (repeatable or comma-separated); every other "
+                     "handle becomes @user"),
+    ] = None,  # fmt: skip
     strategy: Annotated[str, typer.Option(help="uncertainty: margin or entropy")] = "margin",
     dup_threshold: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="near-duplicate Jaccard threshold")
@@ -212,21 +275,31 @@ def import_(
     """Import mentions as tasks, pre-annotated by the champion and ranked by uncertainty."""
     from labeling.active_learning import STRATEGIES
     from labeling.client import api_errors, require_project
-    from labeling.importers import import_mentions, load_champion
+    from labeling.importers import LANGUAGE_POLICIES, import_mentions, load_champion
     from labeling.sources import read_mentions
 
     if strategy not in STRATEGIES:
         raise _fail(f"unknown --strategy {strategy!r} (expected margin or entropy)", 2)
+    if other_languages not in LANGUAGE_POLICIES:
+        raise _fail(f"unknown --other-languages {other_languages!r} (expected skip, flag or keep)", 2)
+    if next_k and top_k is None:
+        raise _fail("--next needs --top-k K (it adds the next K)", 2)
+    if limit is not None and sample is not None:
+        raise _fail("use --limit or --sample, not both", 2)
+    keep = [h.strip() for value in keep_handle or [] for h in value.split(",") if h.strip()]
     settings = Settings()
     title = _title(project)
     with _errors():
-        read = read_mentions(file, fmt, text_column=text_column)
+        read = read_mentions(file, fmt, text_column=text_column, keep_handles=keep)
         console.print(
             f"read {len(read.mentions)} mentions from {escape(str(file))} (format {read.format})"
         )
         for count, what in ((read.skipped_empty, "empty"), (read.skipped_long, "over 1000 chars")):
             if count:
                 console.print(f"  skipped {count} {what}")
+        mentions, subset = _subset(read.mentions, limit, sample, seed)
+        if subset:
+            console.print(f"  using {subset} of them")
         conn, ls = _connect(settings)
         with api_errors(conn.url):
             target = require_project(ls, title)
@@ -240,12 +313,27 @@ def import_(
                                   "in file order")  # fmt: skip
                 else:
                     console.print(f"pre-annotations from {escape(note)}")
-            with _progress(len(read.mentions) > 200) as progress:
+            with _progress(len(mentions) > 200) as progress:
                 report = import_mentions(
-                    ls, target.id, read.mentions, predictor=predictor, top_k=top_k,
-                    strategy=strategy, dup_threshold=dup_threshold, progress=progress,
-                    url=conn.url,
+                    ls, target.id, mentions, predictor=predictor, top_k=top_k, next_k=next_k,
+                    strategy=strategy, dup_threshold=dup_threshold, languages=other_languages,
+                    progress=progress, url=conn.url,
                 )  # fmt: skip
+    _print_import(report, top_k, next_k, other_languages, strategy, title, target.id)
+
+
+def _print_import(
+    report: ImportReport, top_k: int | None, next_k: bool, policy: str, strategy: str, title: str,
+    project_id: int,
+) -> None:  # fmt: skip
+    """The import's summary: what --top-k meant, what was skipped and why, what was imported."""
+    if top_k is not None:
+        if next_k:
+            console.print(f"--top-k {top_k} --next: the {top_k} most uncertain mentions not yet in "
+                          "the project")  # fmt: skip
+        else:
+            console.print(f"--top-k {top_k}: the {top_k} most uncertain mentions of the file; "
+                          f"{report.top_k_in_project} of them already in the project")  # fmt: skip
     skipped = (
         f"{report.duplicates_in_file} duplicate(s) in the file, "
         f"{report.already_in_project} already in the project, "
@@ -253,12 +341,23 @@ def import_(
     )
     if report.not_selected:
         skipped += f", {report.not_selected} below the top {top_k}"
+    langs = ", ".join(f"{lang} {n}" for lang, n in report.other_language.most_common())
+    n_other = sum(report.other_language.values())
+    if n_other and policy == "skip":
+        skipped += f", {n_other} outside the product's languages ({langs})"
     console.print(f"skipped {skipped}")
+    if n_other and policy == "flag":
+        console.print(f"flagged {n_other} outside the product's languages ({langs}): imported "
+                      "last, data.other_language = true")  # fmt: skip
     how = f"ranked by {strategy} uncertainty" if report.model_version else "in file order"
+    ranks = (f", ranks {report.first_rank}-{report.first_rank + report.imported - 1}"
+             if report.imported else "")  # fmt: skip
     console.print(
-        f"imported {report.imported} task(s) into {title!r} (id {target.id}), {how}; "
-        f"{report.with_predictions} with predictions"
+        f"imported {report.imported} task(s) into {title!r} (id {project_id}){ranks}, {how}; "
+        f"{report.with_predictions} with a pre-annotation"
     )
+    if top_k is not None and not next_k and report.imported == 0:
+        console.print(f"nothing new among the file's top {top_k}: --next imports the next {top_k}")
 
 
 @app.command()
@@ -296,8 +395,8 @@ def export(
     c = snapshot.counts
     console.print(
         f"{c['tasks']} task(s), {c['annotations']} usable annotation(s), "
-        f"{c['cancelled_annotations']} cancelled/skipped; {c['rows']} row(s), "
-        f"{c['conflicts']} conflict(s)"
+        f"{c['cancelled_annotations']} cancelled/skipped, {c['doubly_labelled_mentions']} "
+        f"doubly labelled; {c['rows']} row(s), {c['conflicts']} conflict(s)"
     )
     public = {k: n for k, n in c["per_origin"].items() if k in PUBLIC_ORIGINS}
     if public and result.created:
@@ -308,6 +407,13 @@ def export(
         )
     for bad in snapshot.invalid:
         err.print(f"[yellow]warning:[/] task {bad['task_id']} left out: {escape(bad['reason'])}")
+    for moved in snapshot.reattributed:
+        err.print(
+            f"[yellow]warning:[/] task {moved['task_id']}: annotation {moved['annotation_id']} by "
+            f"user {moved['completed_by']} was last saved by user {moved['updated_by']}; its labels "
+            f"count as user {moved['updated_by']}'s (Label Studio Community keeps no history, so "
+            "the first labels are gone; the embedded server refuses such edits)"
+        )
     if result.created:
         console.print(f"wrote {result.path} (sha256 {result.manifest['sha256'][:12]}…)")
     else:
@@ -315,19 +421,24 @@ def export(
 
 
 def _print_agreement(agreement: dict) -> None:
-    table = Table("head", "Krippendorff α", "Cohen κ per annotator pair", "tasks ≥2 ann.")
+    """Raw agreement beside kappa and alpha: those are undefined when nobody disagreed."""
+    from labeling.agreement import describe
+
+    table = Table("head", "tasks ≥2 ann.", "raw agreement", "Krippendorff α",
+                  "Cohen κ per annotator pair")  # fmt: skip
     for head, values in agreement.items():
-        alpha = values["krippendorff_alpha"]
+        raw = values.get("raw_agreement")
         pairs = ", ".join(
-            f"{a}-{b}: {'n/a' if p['kappa'] is None else format(p['kappa'], '.3f')} (n={p['n']})"
+            f"{a}-{b}: {describe(p['kappa'], p.get('agreement'))} (n={p['n']})"
             for p in values["cohen_kappa"]
             for a, b in [p["annotators"]]
         )
         table.add_row(
             head,
-            "n/a" if alpha is None else f"{alpha:.3f}",
-            pairs or "-",
             str(values["multi_annotated_tasks"]),
+            "-" if raw is None else f"{raw:.0%}",
+            describe(values["krippendorff_alpha"], raw) if raw is not None else "-",
+            pairs or "-",
         )
     console.print(table)
 
@@ -355,7 +466,8 @@ def import_feedback(
     mentions = [Mention(text=f.text, lang=f.lang, origin="feedback", source_id=f.mention_id)
                 for f in pending]  # fmt: skip
     prefill = [
-        Prefill({k: v for k, v in f.labels.items() if v is not None}, "agent-feedback")
+        Prefill({k: v for k, v in f.labels.items() if v is not None}, "agent-feedback",
+                title="Agent's correction")
         for f in pending
     ]
     title = _title(project)
@@ -363,9 +475,10 @@ def import_feedback(
         conn, ls = _connect(settings)
         with api_errors(conn.url):
             target = require_project(ls, title)
-            report = import_mentions(
-                ls, target.id, mentions, prefill=prefill, dup_threshold=1.01, url=conn.url
-            )
+            report = import_mentions(  # an agent's correction is reviewed in any language
+                ls, target.id, mentions, prefill=prefill, dup_threshold=1.01, languages="keep",
+                url=conn.url,
+            )  # fmt: skip
     store.mark_sent([f.id for f in pending])
     console.print(
         f"sent {report.imported} of {len(pending)} correction(s) to {title!r} (id {target.id}) "

@@ -18,8 +18,18 @@ from model.taxonomy import HEADS, TAXONOMY_VERSION
 GUIDELINES = PROJECT_ROOT / "docs" / "labeling-guidelines.md"
 TEXT_FIELD = "text"
 CONTEXT_FIELD = "context"
+CONTEXT_TITLE_FIELD = "context_title"
+"""'In reply to' when the task has context, else '': the block then shows nothing."""
+GUESS_FIELD = "model_guess"
+"""The model's labels as one line (a Data Manager column)."""
+HINT_FIELD = "model_hint"
+"""The same with each label's hotkey, shown above the choices on the labeling screen."""
 TAGS_FIELD = "tags"
 CONTEXT_STYLE = "padding: 0 1em; margin-bottom: 0.5em; color: #555; border-left: 3px solid #ccc"
+HINT_STYLE = "color: #2d6a4f"
+CONTEXT_CLASS = "webcare-context"
+HIDE_EMPTY_CONTEXT = f".{CONTEXT_CLASS}:has(.lsf-richtext__line:empty) {{ display: none; }}"
+"""The context box collapses to a grey bar when empty; its title is empty then too."""
 
 
 def _attr(**attrs: str) -> str:
@@ -28,18 +38,27 @@ def _attr(**attrs: str) -> str:
 
 def label_config() -> str:
     """Four required single-choice groups (one per head) and optional hard-case tags over
-    the mention, with the tweet it replies to shown above it.
+    the mention, with the tweet it replies to above it when there is one.
 
-    Label Studio shows each choice's hotkey on its button, so no separate legend is needed.
+    Label Studio's hotkey toggles a choice, so a pre-selected model answer is cleared
+    by the very key that should confirm it (and the Data Manager pre-selects a task's
+    predictions whatever the project settings say). The model's guess is therefore
+    task data, shown as a line with each label's key, and the labeler's groups start
+    empty: accepting or changing a head is one keystroke either way, and no head is
+    submitted unseen. Each choice's hotkey is also shown on its button.
     """
     lines = [
         "<View>",
-        f"  <View {_attr(style=CONTEXT_STYLE)}>",
-        f"    <Header {_attr(value='In reply to', size='6')}/>",
+        f"  <Style>{escape(HIDE_EMPTY_CONTEXT, quote=False)}</Style>",
+        f"  <View {_attr(className=CONTEXT_CLASS, style=CONTEXT_STYLE)}>",
+        f"    <Header {_attr(value='$' + CONTEXT_TITLE_FIELD, size='6')}/>",
         f"    <Text {_attr(name=CONTEXT_FIELD, value='$' + CONTEXT_FIELD)}/>",
         "  </View>",
         f"  <Header {_attr(value='Mention', size='5')}/>",
         f"  <Text {_attr(name=TEXT_FIELD, value='$' + TEXT_FIELD)}/>",
+        f"  <View {_attr(style=HINT_STYLE)}>",
+        f"    <Header {_attr(value='$' + HINT_FIELD, size='6')}/>",
+        "  </View>",
     ]
     for head in HEADS:
         lines.append(f"  <Header {_attr(value=f'{head.name}: {head.description}', size='6')}/>")
@@ -64,6 +83,23 @@ def label_config() -> str:
     lines.append("  </Choices>")
     lines.append("</View>")
     return "\n".join(lines) + "\n"
+
+
+def guess_line(labels: dict[str, str]) -> str:
+    """'complaint · negative · yes · high' in taxonomy order (heads without a label left out)."""
+    return " · ".join(labels[h.name] for h in HEADS if labels.get(h.name) in h.labels)
+
+
+def hint_line(labels: dict[str, str], title: str = "Model's guess") -> str:
+    """The guess with the key that accepts each label, e.g. "Model's guess: 1 complaint · q negative"."""
+    keyed = [
+        f"{h.hotkeys[h.index(labels[h.name])]} {labels[h.name]}"
+        for h in HEADS
+        if labels.get(h.name) in h.labels
+    ]
+    if not keyed:
+        return ""
+    return f"{title}: {' · '.join(keyed)} (not pre-selected: press these keys to accept)"
 
 
 def fallback_guidelines() -> str:

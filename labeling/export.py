@@ -2,8 +2,9 @@
 
 Each export is a full snapshot: every task whose annotations resolve becomes a
 row in the dataset schema, conflicts are written beside it (and left out of
-training until someone resolves them in Label Studio), and the manifest records
-what the snapshot contains and how well the annotators agreed. A version is
+training until someone resolves them in Label Studio), every annotator's own
+labels go to annotations.ndjson, and the manifest records what the snapshot
+contains and how well the annotators agreed. A version is
 written to a temp folder and renamed into place, so a failed run never leaves a
 half-written version, and an export that would repeat the latest one writes nothing.
 """
@@ -41,6 +42,11 @@ from model.dataset_versions import (
 from model.taxonomy import BY_NAME, HEAD_NAMES, HEADS, TAXONOMY_VERSION
 
 SOURCE = "labelstudio"
+ANNOTATIONS_FILE = "annotations.ndjson"
+"""One JSON line per annotator and mention: their own labels, whatever the majority said.
+(Not ``.jsonl``: every ``*.jsonl`` in a version folder is training data.)"""
+EDIT_GRACE_S = 2.0
+"""An annotation saved this long after its creation by someone else was edited by them."""
 PUBLIC_ORIGINS = frozenset({"twcs", "orangebe", "airline"})
 """Task origins from ../shared/datasets: their rows must not be committed to the repository."""
 
@@ -64,6 +70,10 @@ class Snapshot:
     annotators: list[dict[str, Any]]
     agreement: dict[str, Any]
     invalid: list[dict[str, Any]] = field(default_factory=list)
+    per_annotator: list[dict[str, Any]] = field(default_factory=list)
+    """The annotations.ndjson records: each annotator's own labels per mention."""
+    reattributed: list[dict[str, Any]] = field(default_factory=list)
+    """Annotations last saved by someone other than their author (servers without the guard)."""
 
 
 def _get(obj: Any, name: str, default: Any = None) -> Any:
@@ -76,6 +86,34 @@ def _get(obj: Any, name: str, default: Any = None) -> Any:
 def _annotator(raw: Any) -> int | None:
     value = raw.get("id") if isinstance(raw, dict) else raw
     return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+
+
+def _seconds_between(start: Any, end: Any) -> float:
+    try:
+        a = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
+        b = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return (b - a).total_seconds()
+
+
+def author(raw: Any) -> tuple[int | None, int | None]:
+    """Whose labels an annotation holds, and its recorded author when that differs.
+
+    Label Studio Community lets any member update anyone's annotation (the Data
+    Manager even opens the first one) and keeps no history: ``completed_by`` stays
+    the first author while ``updated_by`` becomes whoever saved it last. Such
+    labels are the last saver's. (An admin creating an annotation for someone
+    sets ``updated_by`` too, but at creation time; starring one as ground truth
+    leaves the author's labels, so it is not a change of hands.)
+    """
+    completed = _annotator(_get(raw, "completed_by"))
+    updated = _annotator(_get(raw, "updated_by"))
+    if updated is None or updated == completed or _get(raw, "ground_truth"):
+        return completed, None
+    if _seconds_between(_get(raw, "created_at"), _get(raw, "updated_at")) <= EDIT_GRACE_S:
+        return completed, None
+    return updated, completed
 
 
 def parse_labels(result: Iterable[Any]) -> dict[str, str]:
@@ -110,14 +148,19 @@ def resolve_tags(annotations: list[Annotation]) -> list[str]:
     return sorted(tag for tag, n in counts.items() if n * 2 > len(annotations))
 
 
-def usable_annotations(task: Any, stats: Counter[str]) -> list[Annotation]:
+def usable_annotations(
+    task: Any, stats: Counter[str], reattributed: list[dict[str, Any]] | None = None
+) -> list[Annotation]:
     """One annotation per annotator (their latest); cancelled or empty ones are only counted."""
     latest: dict[int, Annotation] = {}
     for raw in _get(task, "annotations") or []:
         if _get(raw, "was_cancelled"):
             stats["cancelled"] += 1
             continue
-        annotator = _annotator(_get(raw, "completed_by"))
+        annotator, recorded = author(raw)
+        if recorded is not None and reattributed is not None:
+            reattributed.append({"task_id": int(_get(task, "id")), "annotation_id": _get(raw, "id"),
+                                 "completed_by": recorded, "updated_by": annotator})  # fmt: skip
         labels = parse_labels(_get(raw, "result") or [])
         if annotator is None or not labels:
             stats["empty"] += 1
@@ -186,11 +229,13 @@ def build_snapshot(tasks: Iterable[Any], *, project_id: int, base_url: str = "")
     votes: dict[str, dict[int, dict[int, str]]] = {h: {} for h in HEAD_NAMES}
     pending: list[tuple[str, Any, dict[str, str | None], list[str]]] = []
     conflicts: list[dict[str, Any]] = []
+    own: list[dict[str, Any]] = []
+    reattributed: list[dict[str, Any]] = []
     for key, group in sorted(groups.items()):
         group.sort(key=lambda t: int(_get(t, "id")))
         annotations: list[Annotation] = []
         for task in group:
-            annotations.extend(usable_annotations(task, stats))
+            annotations.extend(usable_annotations(task, stats, reattributed))
         by_annotator: dict[int, Annotation] = {}
         for ann in sorted(annotations, key=lambda a: (a.updated_at, a.id)):
             by_annotator[ann.annotator] = ann  # merged duplicates: the latest per annotator
@@ -198,7 +243,12 @@ def build_snapshot(tasks: Iterable[Any], *, project_id: int, base_url: str = "")
         if not annotations:
             continue
         stats["annotated_mentions"] += 1
+        stats["doubly_labelled"] += len(annotations) >= 2
         first_id = int(_get(group[0], "id"))
+        for ann in sorted(annotations, key=lambda a: a.annotator):
+            own.append({"id": f"ls-{key}", "task_id": ann.task_id, "annotation_id": ann.id,
+                        "annotator": ann.annotator, **ann.labels, "tags": sorted(ann.tags),
+                        "ground_truth": ann.ground_truth})  # fmt: skip
         for ann in annotations:
             per_annotator[ann.annotator] += 1
             for head, label in ann.labels.items():
@@ -239,6 +289,8 @@ def build_snapshot(tasks: Iterable[Any], *, project_id: int, base_url: str = "")
         "annotations": stats["annotations"],
         "cancelled_annotations": stats["cancelled"],
         "empty_annotations": stats["empty"],
+        "doubly_labelled_mentions": stats["doubly_labelled"],
+        "reattributed_annotations": len(reattributed),
         "rows": len(rows),
         "conflicts": len(conflicts),
         "invalid": len(invalid),
@@ -253,7 +305,7 @@ def build_snapshot(tasks: Iterable[Any], *, project_id: int, base_url: str = "")
     }
     agreement = {h.name: head_agreement(votes[h.name], h.labels) for h in HEADS}
     conflicts.sort(key=lambda c: c["id"])
-    return Snapshot(rows, conflicts, counts, annotators, agreement, invalid)
+    return Snapshot(rows, conflicts, counts, annotators, agreement, invalid, own, reattributed)
 
 
 def _rows(
@@ -335,9 +387,11 @@ def write_version(
     """Write ``root/vNNNN`` unless its content would equal the latest version's."""
     dataset = _jsonl_bytes(r.to_json() for r in snapshot.rows)
     conflicts = _jsonl_bytes(snapshot.conflicts)
+    own = _jsonl_bytes(snapshot.per_annotator)
     content = {
         "sha256": _sha(dataset),
         "conflicts_sha256": _sha(conflicts),
+        "annotations_sha256": _sha(own),
         "counts": snapshot.counts,
         "annotators": snapshot.annotators,
         "agreement": snapshot.agreement,
@@ -366,6 +420,8 @@ def write_version(
                     "sha256": content["conflicts_sha256"],
                     "rows": len(snapshot.conflicts),
                 },
+                ANNOTATIONS_FILE: {"sha256": content["annotations_sha256"],
+                                   "rows": len(snapshot.per_annotator)},  # fmt: skip
             },
             "content_sha256": content_sha,
         }
@@ -375,6 +431,7 @@ def write_version(
             tmp.mkdir()
             (tmp / DATASET_FILE).write_bytes(dataset)
             (tmp / CONFLICTS_FILE).write_bytes(conflicts)
+            (tmp / ANNOTATIONS_FILE).write_bytes(own)
             (tmp / MANIFEST).write_text(
                 json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
             )

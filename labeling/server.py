@@ -5,6 +5,8 @@ Label Studio pins Django, DRF and its own SDK version, so it lives in ``.venv-ls
 environment passed to it is built from scratch: stray ``HOST``/``PORT``/
 ``DJANGO_SETTINGS_MODULE`` variables otherwise leak into its settings, and the
 XDG/HOME variables keep every file it writes inside the (git-ignored) data dir.
+It runs with umask 077 and the settings in labeling/ls_plugin (Label Studio's own
+plus a guard that keeps each labeler's annotations their own).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ CREDENTIALS = "credentials.json"
 STATE = "server.json"
 LOG = "server.log"
 DATABASE = "label_studio.sqlite3"
+PLUGIN_DIR = Path(__file__).resolve().parent / "ls_plugin"
+SETTINGS_MODULE = "webcare_ls_settings"
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
@@ -73,6 +77,19 @@ def executable(venv: Path) -> Path:
             f"Label Studio is not installed in {venv}: run scripts/install-label-studio.sh"
         )
     return exe
+
+
+def restrict(data_dir: Path) -> None:
+    """Owner-only access to the data dir: its database holds every user's API token."""
+    if not data_dir.is_dir():
+        return
+    os.chmod(data_dir, 0o700)
+    for root, dirs, files in os.walk(data_dir):  # does not follow links into other folders
+        for name, mode in [(d, 0o700) for d in dirs] + [(f, 0o600) for f in files]:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                with contextlib.suppress(OSError):
+                    os.chmod(path, mode)
 
 
 def _write_private(path: Path, payload: dict) -> None:
@@ -176,6 +193,8 @@ def server_env(data_dir: Path, creds: Credentials) -> dict[str, str]:
         XDG_CONFIG_HOME=str(xdg / "config"),
         XDG_CACHE_HOME=str(xdg / "cache"),
         LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),
+        DJANGO_SETTINGS_MODULE=SETTINGS_MODULE,
+        PYTHONPATH=str(PLUGIN_DIR),
         LABEL_STUDIO_USERNAME=creds.username,
         LABEL_STUDIO_PASSWORD=creds.password,
         LABEL_STUDIO_USER_TOKEN=creds.token,
@@ -183,6 +202,8 @@ def server_env(data_dir: Path, creds: Credentials) -> dict[str, str]:
         LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK="true",
         LATEST_VERSION_CHECK="false",
         COLLECT_ANALYTICS="false",
+        SENTRY_DSN="",  # its defaults send server and browser errors to HumanSignal's Sentry
+        FRONTEND_SENTRY_DSN="",
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -216,6 +237,8 @@ def start(
     checked first; an instance already running from this data dir is reused.
     """
     exe = executable(venv or default_venv())
+    if not (PLUGIN_DIR / f"{SETTINGS_MODULE}.py").is_file():
+        raise ServerError(f"{PLUGIN_DIR}: the annotation guard is missing (a broken checkout?)")
     state = read_state(data_dir)
     if state is not None and _alive(state.pid) and _is_label_studio(state.pid):
         creds = read_credentials(data_dir)
@@ -226,12 +249,14 @@ def start(
         raise ServerError(
             f"port {port} on 127.0.0.1 is already in use: stop what runs there or pass --port"
         )
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     first = not (data_dir / DATABASE).exists()
     creds, _ = ensure_credentials(data_dir)
     for sub in ("home", "xdg"):
         (data_dir / sub).mkdir(exist_ok=True)
     log_path = data_dir / LOG
+    log_path.touch()
+    restrict(data_dir)  # also for data dirs made before this rule
     cmd = [
         str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1",
         "--port", str(port), "--log-level", "WARNING",
@@ -245,6 +270,7 @@ def start(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=0o077,
         )
     url = f"http://127.0.0.1:{port}"
     state = ServerState(proc.pid, port, url, time.time())
@@ -340,3 +366,4 @@ def copy_data_dir(template: Path, target: Path) -> None:
         ignore=shutil.ignore_patterns(STATE, LOG, "export", ".*.tmp"),
         dirs_exist_ok=False,
     )
+    restrict(target)

@@ -1,9 +1,11 @@
 """Read mentions to label from CSV/JSONL files and the public tweet formats.
 
 Every reader validates the whole file before anything is sent to Label Studio,
-and a bad file raises SourceError naming the file and line. Adapters for public
-data sets mask user handles (only the brand accounts stay), so no real user
-name reaches a labeling task or an exported dataset.
+and a bad file (binary, bare-CR line ends, malformed rows) raises SourceError
+naming the file and line. Every reader masks @handles in the mention and its
+context: only the brand accounts stay (those a public data set marks as the
+company, plus any named with ``keep_handles``), so no user name reaches a
+labeling task or an exported dataset.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import csv
 import html
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -92,9 +94,24 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
 def _require(path: Path, header: list[str], needed: set[str], what: str) -> None:
     missing = sorted(needed - set(header))
     if missing:
-        found = ", ".join(header[:12]) or "none"
+        found = ", ".join(" ".join(h.split()) for h in header[:12]) or "none"
         raise SourceError(f"{path}:1: no {', '.join(map(repr, missing))} column for {what} "
                           f"(columns found: {found})")  # fmt: skip
+
+
+def check_text_file(path: Path) -> None:
+    """Reject what no reader can parse before any reader tries: binaries and bare-CR files."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError as exc:
+        raise _open_error(path, exc) from None
+    if b"\x00" in head:
+        raise SourceError(f"{path}: not a text file (it contains NUL bytes: binary, or UTF-16; "
+                          "save it as UTF-8 CSV or JSONL)")  # fmt: skip
+    if b"\r" in head and b"\n" not in head:
+        raise SourceError(f"{path}:1: lines end in a bare CR (old Mac format); save the file "
+                          "with LF or CRLF line ends")  # fmt: skip
 
 
 def sniff(path: Path) -> str:
@@ -107,7 +124,10 @@ def sniff(path: Path) -> str:
             first = fh.readline().decode("utf-8-sig", errors="replace")
     except OSError as exc:
         raise _open_error(path, exc) from None
-    header = set(next(csv.reader([first]), []))
+    try:
+        header = set(next(csv.reader([first]), []))
+    except csv.Error as exc:
+        raise SourceError(f"{path}:1: malformed CSV header: {exc}") from None
     if header >= _ORANGEBE:
         return "orangebe"
     if header >= _TWCS:
@@ -122,14 +142,20 @@ def _opt(value: str | None) -> str | None:
     return value or None
 
 
-def read_plain_csv(path: Path, text_column: str = "text") -> Iterator[Mention]:
+def _masked(text: str | None, keep: Collection[str]) -> str | None:
+    return mask_handles(text, keep) if text else text
+
+
+def read_plain_csv(
+    path: Path, text_column: str = "text", keep: Collection[str] = ()
+) -> Iterator[Mention]:
     """Columns: text (required), context, lang, domain, id (all optional)."""
     header, rows = _read_csv(path)
     _require(path, header, {text_column}, "the mention text")
     for _, row in rows:
         yield Mention(
-            text=row.get(text_column) or "",
-            context=_opt(row.get("context")),
+            text=mask_handles(row.get(text_column) or "", keep),
+            context=_masked(_opt(row.get("context")), keep),
             lang=_opt(row.get("lang")),
             domain=_opt(row.get("domain")),
             origin="csv",
@@ -137,7 +163,9 @@ def read_plain_csv(path: Path, text_column: str = "text") -> Iterator[Mention]:
         )
 
 
-def read_jsonl(path: Path, text_column: str = "text") -> Iterator[Mention]:
+def read_jsonl(
+    path: Path, text_column: str = "text", keep: Collection[str] = ()
+) -> Iterator[Mention]:
     """One object per line with the dataset schema's fields; labels become pre-fill."""
     for lineno, line in enumerate(_read_text(path).splitlines(), start=1):
         if not line.strip():
@@ -146,6 +174,8 @@ def read_jsonl(path: Path, text_column: str = "text") -> Iterator[Mention]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise SourceError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from None
+        except RecursionError:
+            raise SourceError(f"{path}:{lineno}: invalid JSON: nested too deeply") from None
         if not isinstance(obj, dict):
             raise SourceError(f"{path}:{lineno}: expected a JSON object")
         text = obj.get(text_column)
@@ -163,8 +193,8 @@ def read_jsonl(path: Path, text_column: str = "text") -> Iterator[Mention]:
                 raise SourceError(f"{path}:{lineno}: invalid {name} {value!r}")
             labels[name] = value
         yield Mention(
-            text=text,
-            context=_opt(obj.get("context")),
+            text=mask_handles(text, keep),
+            context=_masked(_opt(obj.get("context")), keep),
             lang=_opt(obj.get("lang")),
             domain=_opt(obj.get("domain")),
             origin="jsonl",
@@ -178,24 +208,34 @@ def _tweet(text: str | None) -> str:
     return html.unescape(text or "")
 
 
-def read_twcs(path: Path) -> Iterator[Mention]:
-    """TWCS: customer (inbound) tweets, with the tweet they answer as context."""
+def _inbound(row: dict[str, str]) -> bool:
+    return (row.get("inbound") or "").strip().lower() == "true"
+
+
+def read_twcs(path: Path, keep: Collection[str] = ()) -> Iterator[Mention]:
+    """TWCS: customer (inbound) tweets, with the tweet they answer as context.
+
+    Customers were anonymised to numeric ids (``@116239``) and companies kept their
+    names: the authors of outbound tweets are the brand handles that stay.
+    """
     header, rows = _read_csv(path)
     _require(path, header, _TWCS, "TWCS")
+    brands = {row["author_id"] for _, row in rows if row.get("author_id") and not _inbound(row)}
+    brands = {b for b in brands if not b.isdigit()} | set(keep)
     text_by_id = {row["tweet_id"]: _tweet(row.get("text")) for _, row in rows}
     for _, row in rows:
-        if (row.get("inbound") or "").strip().lower() != "true":
+        if not _inbound(row):
             continue
         parent = _opt(row.get("in_response_to_tweet_id"))
         yield Mention(
-            text=_tweet(row.get("text")),
-            context=_opt(text_by_id.get(parent)) if parent else None,
+            text=mask_handles(_tweet(row.get("text")), brands),
+            context=_masked(_opt(text_by_id.get(parent)), brands) if parent else None,
             origin="twcs",
             source_id=f"twcs:{row['tweet_id']}",
         )
 
 
-def read_orangebe(path: Path) -> Iterator[Mention]:
+def read_orangebe(path: Path, keep: Collection[str] = ()) -> Iterator[Mention]:
     """Orange Belgium webcare: customer turns, with the preceding turn as context.
 
     Only the operators' handles are kept; every other @handle becomes @user.
@@ -203,6 +243,7 @@ def read_orangebe(path: Path) -> Iterator[Mention]:
     header, rows = _read_csv(path)
     _require(path, header, _ORANGEBE, "Orange Belgium conversations")
     operators = {row["author_id"] for _, row in rows if (row.get("is_operator") or "") == "1"}
+    operators |= set(keep)
     by_id = {row["tweet_id"]: row for _, row in rows}
     by_turn = {(row["conversation_idx"], row["turn"]): row for _, row in rows}
     for _, row in rows:
@@ -227,7 +268,7 @@ def read_orangebe(path: Path) -> Iterator[Mention]:
         )
 
 
-def read_airline(path: Path) -> Iterator[Mention]:
+def read_airline(path: Path, keep: Collection[str] = ()) -> Iterator[Mention]:
     """Twitter US Airline Sentiment: English tweets to six airlines, deduplicated by id."""
     header, rows = _read_csv(path)
     _require(path, header, _AIRLINE, "airline tweets")
@@ -237,7 +278,7 @@ def read_airline(path: Path) -> Iterator[Mention]:
             continue
         seen.add(row["tweet_id"])
         yield Mention(
-            text=mask_handles(_tweet(row.get("text")), AIRLINE_HANDLES),
+            text=mask_handles(_tweet(row.get("text")), (*AIRLINE_HANDLES, *keep)),
             lang="en",
             domain="airline",
             origin="airline",
@@ -245,21 +286,28 @@ def read_airline(path: Path) -> Iterator[Mention]:
         )
 
 
-def read_mentions(path: Path, fmt: str = "auto", *, text_column: str = "text") -> ReadResult:
-    """All mentions of a file, blank ones and over-long ones dropped (and counted)."""
+def read_mentions(
+    path: Path, fmt: str = "auto", *, text_column: str = "text", keep_handles: Collection[str] = ()
+) -> ReadResult:
+    """All mentions of a file, handles masked, blank and over-long ones dropped (and counted).
+
+    ``keep_handles`` names brand accounts to keep besides those the format knows.
+    """
     if fmt not in FORMATS:
         raise SourceError(f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
     if not path.exists():
         raise SourceError(f"{path}: no such file")
     if path.is_dir():
         raise SourceError(f"{path}: is a directory, expected a file")
+    check_text_file(path)
     kind = sniff(path) if fmt == "auto" else fmt
+    keep = tuple(h.lstrip("@") for h in keep_handles)
     readers = {
-        "csv": lambda: read_plain_csv(path, text_column),
-        "jsonl": lambda: read_jsonl(path, text_column),
-        "twcs": lambda: read_twcs(path),
-        "orangebe": lambda: read_orangebe(path),
-        "airline": lambda: read_airline(path),
+        "csv": lambda: read_plain_csv(path, text_column, keep),
+        "jsonl": lambda: read_jsonl(path, text_column, keep),
+        "twcs": lambda: read_twcs(path, keep),
+        "orangebe": lambda: read_orangebe(path, keep),
+        "airline": lambda: read_airline(path, keep),
     }
     result = ReadResult([], kind)
     for mention in readers[kind]():

@@ -145,6 +145,9 @@ def iter_errors(path: Path, *, require_labels: bool = True) -> Iterator[str]:
         except json.JSONDecodeError as exc:
             yield f"{path}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})"
             continue
+        except RecursionError:
+            yield f"{path}:{lineno}: invalid JSON: nested too deeply"
+            continue
         try:
             row = validate_record(obj, require_labels=require_labels)
         except ValueError as exc:

@@ -7,7 +7,10 @@ before they are stored: the store never holds raw personal data.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,9 +31,16 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from model.pii import mask
+from model.taxonomy import HEADS, Head
+
+
+def _label_column(head: Head) -> Column:
+    return Column(head.name, Boolean if head.is_binary else String(max(16, *map(len, head.labels))))
+
 
 metadata = MetaData()
 feedback = Table(
@@ -40,10 +50,7 @@ feedback = Table(
     Column("mention_id", String(128), nullable=False, index=True),
     Column("text", Text, nullable=False),
     Column("lang", String(8)),
-    Column("intent", String(16)),
-    Column("sentiment", String(16)),
-    Column("needs_reply", Boolean),
-    Column("urgency", String(16)),
+    *[_label_column(h) for h in HEADS],
     Column("replied", Boolean),
     Column("replied_at", DateTime(timezone=True)),
     Column("agent", String(64)),
@@ -59,8 +66,11 @@ feedback = Table(
 # added after the first release: an existing database gets them as nullable columns on open
 LATER_COLUMNS = ("template_id", "variant", "suggested_reply", "sent_reply")
 MASKED_FIELDS = ("text", "suggested_reply", "sent_reply")
+ID_FIELDS = ("mention_id", "agent")
+"""Stored through ``mask_id``: a personal datum used as an id becomes a hash of it."""
 
-LABEL_FIELDS = ("intent", "sentiment", "needs_reply", "urgency")
+LABEL_FIELDS: tuple[str, ...] = tuple(h.name for h in HEADS)
+SCHEMA_LOCK = 0x77EBCA7E  # PostgreSQL advisory lock key: one replica creates the schema at a time
 URL_ENV = "WEBCARE_FEEDBACK_URL"
 
 
@@ -71,6 +81,40 @@ def feedback_url(var_dir: Path) -> str:
         return url
     var_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{var_dir / 'feedback.db'}"
+
+
+def mask_id(value: str) -> str:
+    """An id or agent field holding personal data (a phone number, an e-mail) is stored as a
+    hash of it: still unique and joinable between feedback and score records, never raw."""
+    if mask(value) == value:
+        return value
+    return "masked-" + hashlib.sha256(value.encode("utf-8", "replace")).hexdigest()[:20]
+
+
+def create_schema(engine: Engine, attempts: int = 6) -> None:
+    """Tables and later columns, safe when several replicas start at once: PostgreSQL
+    serialises on an advisory lock (its DDL is transactional); elsewhere (SQLite) the loser
+    of a race gets "already exists" or "locked", retries and then finds the tables."""
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as conn:
+                if engine.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
+                metadata.create_all(conn)
+                _add_later_columns(conn)
+            return
+        except DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+
+
+def _add_later_columns(conn: Connection) -> None:
+    have = {c["name"] for c in inspect(conn).get_columns(feedback.name)}
+    for name in LATER_COLUMNS:
+        if name not in have:
+            kind = feedback.c[name].type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE {feedback.name} ADD COLUMN {name} {kind}"))
 
 
 @dataclass
@@ -95,23 +139,20 @@ class FeedbackStore:
     def __init__(self, url: str) -> None:
         connect_args = {"check_same_thread": False} if url.startswith("sqlite") else {}
         self.engine: Engine = create_engine(url, connect_args=connect_args, pool_pre_ping=True)
-        metadata.create_all(self.engine)
-        self._add_later_columns()
+        create_schema(self.engine)
 
-    def _add_later_columns(self) -> None:
-        have = {c["name"] for c in inspect(self.engine).get_columns(feedback.name)}
-        with self.engine.begin() as conn:
-            for name in LATER_COLUMNS:
-                if name not in have:
-                    kind = feedback.c[name].type.compile(dialect=self.engine.dialect)
-                    conn.execute(text(f"ALTER TABLE {feedback.name} ADD COLUMN {name} {kind}"))
-
-    def add(self, item: dict) -> int:
+    def add(self, item: dict, *, names: Sequence[str | None] = ()) -> int:
+        """Store one correction with every text field masked (``names``: the author's name and
+        handle, masked where the text repeats them) and times in UTC."""
         skip = ("id", "received_at", "sent_to_labeling_at")
         row = {c.name: item.get(c.name) for c in feedback.c if c.name not in skip}
         for name in MASKED_FIELDS:
             if row[name] is not None:
-                row[name] = mask(row[name])
+                row[name] = mask(row[name], names=names)
+        for name in ID_FIELDS:
+            if row[name] is not None:
+                row[name] = mask_id(row[name])
+        row["replied_at"] = _utc(row["replied_at"])  # SQLite drops offsets: store the UTC instant
         row["received_at"] = datetime.now(UTC)
         with self.engine.begin() as conn:
             return int(conn.execute(insert(feedback).values(**row)).inserted_primary_key[0])
@@ -123,11 +164,14 @@ class FeedbackStore:
             rows = conn.execute(query).mappings().all()
         out = []
         for r in rows:
-            labels: dict[str, str | None] = {k: r[k] for k in ("intent", "sentiment", "urgency")}
-            nr = r["needs_reply"]
-            labels["needs_reply"] = None if nr is None else ("yes" if nr else "no")
+            labels: dict[str, str | None] = {h.name: _label(h, r[h.name]) for h in HEADS}
             out.append(FeedbackRecord(r["id"], r["mention_id"], r["text"], r["lang"], labels, r["replied"]))
         return out
+
+    def replied_times(self) -> list[datetime | None]:
+        """Every row's replied_at as aware UTC, oldest first."""
+        with self.engine.connect() as conn:
+            return [_utc(r[0]) for r in conn.execute(select(feedback.c.replied_at).order_by(feedback.c.id))]
 
     def mark_sent(self, ids: list[int]) -> None:
         if not ids:
@@ -151,6 +195,12 @@ class FeedbackStore:
     def all_texts(self) -> list[str]:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(select(feedback.c.text))]
+
+
+def _label(head: Head, value: object) -> str | None:
+    if value is None or not head.is_binary:
+        return value  # type: ignore[return-value]
+    return head.labels[0] if value else head.labels[1]
 
 
 # Score records: what /v1/score decided about each mention, for the SLA report (serving.report).
@@ -213,6 +263,7 @@ class ScoreRecords:
         rows: dict[str, dict] = {}
         for r in records:
             row = {k: (_utc(r.get(k)) if k in _RECORD_TIMES else r.get(k)) for k in RECORD_FIELDS}
+            row["mention_id"] = mask_id(row["mention_id"])
             rows.setdefault(row["mention_id"], row)
         c = score_records.c
         try:
@@ -240,7 +291,7 @@ class ScoreRecords:
         c = score_records.c
         query = (
             update(score_records)
-            .where(c.mention_id == mention_id, c.replied_at.is_(None), c.created_at <= when)
+            .where(c.mention_id == mask_id(mention_id), c.replied_at.is_(None), c.created_at <= when)
             .values(replied_at=when)
         )
         with self.engine.begin() as conn:

@@ -21,7 +21,7 @@ DEFAULT_POLICY = Path(__file__).with_name("policies") / "default.toml"
 TIERS = ("P1", "P2", "P3", "P4")
 
 
-Tier = Literal["P1", "P2", "P3", "P4"]
+Tier = Literal[TIERS]  # type: ignore[valid-type]
 IntentLabel = Literal[BY_NAME["intent"].labels]  # type: ignore[valid-type]
 UrgencyLabel = Literal[BY_NAME["urgency"].labels]  # type: ignore[valid-type]
 

@@ -23,6 +23,11 @@ class Head:
     def index(self, label: str) -> int:
         return self.labels.index(label)
 
+    @property
+    def is_binary(self) -> bool:
+        """A yes/no head: a boolean in the API and the feedback store (``needs_reply``)."""
+        return self.labels == ("yes", "no")
+
 
 INTENT = Head(
     "intent",
@@ -55,6 +60,9 @@ BY_NAME: dict[str, Head] = {h.name: h for h in HEADS}
 
 LANGUAGES: tuple[str, ...] = ("nl", "en", "da", "fr")
 """Languages the product is built for, Dutch first. Other ISO 639-1 codes are accepted."""
+DETECTED_LANGUAGES: tuple[str, ...] = (*LANGUAGES, "de", "es")
+"""What language detection chooses from: the product's languages plus the neighbours seen in
+traffic, so a German or Spanish mention is not taken for Dutch or French."""
 
 
 def head(name: str) -> Head:

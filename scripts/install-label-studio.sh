@@ -4,6 +4,9 @@
 # Why a separate venv: label-studio pins Django, djangorestframework, pytz and an
 # exact label-studio-sdk, which must not fight the project's own dependencies.
 # Idempotent: does nothing when the right version is already installed.
+# labeling/ls_plugin (the settings and the guard that keep each labeler's annotations
+# their own) is written against this version: re-run tests/test_labeling_server.py
+# when you change LS_VERSION.
 #
 #   scripts/install-label-studio.sh            # -> ./.venv-ls
 #   LS_VENV=/opt/ls scripts/install-label-studio.sh

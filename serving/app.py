@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from model.feedback import FeedbackStore, feedback_url
 from model.priority import Policy
 from model.settings import get_settings
+from serving.bind import bound_addresses, is_loopback
+from serving.errors import validation_error
 from serving.language import LanguageIdentifier
 from serving.logs import setup_logging
 from serving.metrics import MODEL_INFO, REGISTRY
@@ -23,31 +25,48 @@ from serving.model_manager import ModelManager
 from serving.reply_templates import ReplyTemplates
 from serving.routers import feedback, health, score
 from serving.routers import report as report_router
-from serving.settings import ServeSettings, get_serve_settings
+from serving.settings import ServeSettings, check_limits, get_serve_settings
 
 log = logging.getLogger("webcare.api")
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+class StartupRefused(RuntimeError):
+    """A configuration the API will not serve with; its message says what to set."""
+
+
+def _api_keys(cfg: ServeSettings, addresses: Sequence[str]) -> tuple[bytes, ...]:
+    """The configured keys; none only in open mode on sockets that are all loopback."""
     try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _api_keys(cfg: ServeSettings) -> tuple[bytes, ...]:
-    keys = cfg.keys()
+        keys = cfg.keys()
+    except OSError as exc:
+        raise StartupRefused(f"cannot read WEBCARE_API_KEYS_FILE: {exc.strerror or exc}") from None
     if keys:
         return tuple(k.encode() for k in sorted(keys))
-    if cfg.allow_open and _is_loopback(cfg.host):
-        log.warning("no API keys configured: serving OPEN on loopback (WEBCARE_ALLOW_OPEN=true)")
-        return ()
-    raise RuntimeError(
-        "no API keys configured: set WEBCARE_API_KEYS or WEBCARE_API_KEYS_FILE, "
-        "or WEBCARE_ALLOW_OPEN=true to run without keys on 127.0.0.1"
+    if not cfg.allow_open:
+        raise StartupRefused(
+            "no API keys configured: set WEBCARE_API_KEYS or WEBCARE_API_KEYS_FILE, "
+            "or WEBCARE_ALLOW_OPEN=true to run without keys on 127.0.0.1"
+        )
+    public = [a for a in addresses if not is_loopback(a)]
+    if public:
+        raise StartupRefused(
+            f"WEBCARE_ALLOW_OPEN=true but bound to {', '.join(public)}: open mode (no API keys) "
+            "serves loopback only; bind 127.0.0.1 or set WEBCARE_API_KEYS"
+        )
+    log.warning(
+        "no API keys configured: serving OPEN on loopback (WEBCARE_ALLOW_OPEN=true)",
+        extra={"addresses": list(addresses)},
     )
+    return ()
+
+
+def preflight(cfg: ServeSettings, addresses: Sequence[str]) -> None:
+    """The start-up checks that need no model or database, for `webcare serve` to run before
+    uvicorn so a refusal is one line and exit 2. Raises StartupRefused or ValueError."""
+    check_limits()
+    _api_keys(cfg, addresses)
+    Policy.load(cfg.policy)
+    ReplyTemplates.load(cfg.reply_templates)
 
 
 def create_app(cfg: ServeSettings | None = None) -> FastAPI:
@@ -56,8 +75,9 @@ def create_app(cfg: ServeSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         setup_logging(cfg.log_level)
+        check_limits()
         settings = get_settings()
-        app.state.api_keys = _api_keys(cfg)
+        app.state.api_keys = _api_keys(cfg, bound_addresses(cfg.host))
         app.state.policy = Policy.load(cfg.policy)
         app.state.replies = ReplyTemplates.load(cfg.reply_templates)  # a bad file stops start-up here
         app.state.feedback = FeedbackStore(feedback_url(settings.var_dir))
@@ -83,6 +103,7 @@ def create_app(cfg: ServeSettings | None = None) -> FastAPI:
         summary="Triage inbound social-media mentions for webcare teams.",
         lifespan=lifespan,
     )
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.include_router(score.router)
     app.include_router(feedback.router)
     app.include_router(health.router)

@@ -8,12 +8,23 @@ import hmac
 from fastapi import HTTPException, Request, status
 from fastapi.security import APIKeyHeader
 
+from serving.bind import is_loopback
+
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def _open_on_loopback(request: Request) -> None:
+    """Open mode answers loopback connections only: a second guard behind the start-up one,
+    for servers whose bound sockets it could not see."""
+    server = request.scope.get("server")
+    if server is not None and not is_loopback(str(server[0])):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "open mode (no API keys) serves loopback only")
 
 
 def require_api_key(request: Request) -> None:
     keys: tuple[bytes, ...] = request.app.state.api_keys
     if not keys:  # running open, explicitly allowed on loopback
+        _open_on_loopback(request)
         return
     given = request.headers.get("x-api-key")
     if not given:
@@ -46,6 +57,7 @@ def require_api_key_or_login(request: Request) -> None:
     password (any user name). A 401 carries a Basic challenge so the browser asks for it."""
     keys: tuple[bytes, ...] = request.app.state.api_keys
     if not keys:
+        _open_on_loopback(request)
         return
     given = request.headers.get("x-api-key")
     scheme, _, value = request.headers.get("authorization", "").partition(" ")

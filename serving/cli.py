@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
@@ -17,18 +18,43 @@ app = typer.Typer()
 app.add_typer(report_app, name="report")
 err = Console(stderr=True)
 
+first_model: Callable[[Callable[[str], None]], str] | None = None
+"""Trains and registers a first model, returning what it registered: set by the `webcare`
+entry point, which composes the stages (serving does not import training)."""
 
-def champion_exists() -> bool:
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """One error line, its text printed literally (``[a-z]`` is not Rich markup here)."""
+    err.print("[red]error:[/]", escape(message), highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def registry_champion() -> tuple[bool | None, Exception | None]:
+    """Whether the registry has a champion: None (and why) when it cannot be read at all."""
     from mlflow.exceptions import MlflowException
 
     from model.loading import resolve_alias
 
-    configure_mlflow(get_settings())
     try:
+        configure_mlflow(get_settings())
         resolve_alias(get_settings().registered_model, CHAMPION)
-    except MlflowException:
-        return False
-    return True
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return False, None
+        return None, exc
+    except Exception as exc:  # noqa: BLE001 - a broken store raises anything (sqlite, alembic, OS)
+        return None, exc
+    return True, None
+
+
+def cached_version() -> str | None:
+    """The version the local model cache would serve (``var/model-cache``), if any."""
+    settings = get_settings()
+    active = settings.var_dir / "model-cache" / settings.registered_model / "active.json"
+    try:
+        return str(json.loads(active.read_text(encoding="utf-8"))["version"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 @app.command()
@@ -47,22 +73,34 @@ def serve(
 
     import uvicorn
 
-    if not champion_exists():
-        if not train_if_missing:
-            err.print("[red]error:[/] no champion model registered; run `webcare train` first")
-            raise typer.Exit(2)
-        from training.families import get_family
-        from training.train import train
-
-        settings = get_settings()
-        err.print("no champion registered: training the baseline on the bundled seed data")
-        result = train(get_family("baseline"), [settings.seed_dir], settings, log=err.print)
-        err.print(f"registered version {result.version} as {result.alias}")
     os.environ["WEBCARE_HOST"] = host
-    err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    from serving.app import preflight
+    from serving.bind import resolve
+    from serving.errors import one_line
+    from serving.middleware import MAX_HEADER_BYTES
+    from serving.settings import ServeSettings
+
+    try:  # the refusals the app would make at start-up, as one line before uvicorn starts
+        preflight(ServeSettings(host=host), resolve(host))
+    except (ValueError, RuntimeError, OSError) as exc:
+        raise fail(str(exc) if isinstance(exc, ValueError | RuntimeError) else one_line(exc)) from None
+    has_champion, problem = registry_champion()
+    if has_champion is None:
+        version = cached_version()
+        reason = one_line(problem or RuntimeError("unreadable"), 160)
+        if version is None:
+            raise fail(f"model registry unreachable ({reason}) and no local model cache to start from")
+        err.print(f"model registry unreachable ({escape(reason)}): starting from the local model cache "
+                  f"(version {escape(version)})", highlight=False, soft_wrap=True)  # fmt: skip
+    elif not has_champion:
+        if not train_if_missing or first_model is None:
+            raise fail("no champion model registered; run `webcare train` first")
+        err.print("no champion registered: training the baseline on the bundled seed data")
+        err.print(first_model(lambda line: err.print(line, markup=False)), markup=False)
+    err.print(f"serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)", markup=False)
     uvicorn.run(
         "serving.app:app", host=host, port=port, workers=workers, log_level="warning",
-        access_log=False,
+        access_log=False, h11_max_incomplete_event_size=MAX_HEADER_BYTES,
     )
 
 
@@ -102,8 +140,7 @@ def _score_one(fields: dict, alias: str, agent: str | None = None):
         ScoreRequest(mentions=[mention], agent=agent)  # the API's limits, e.g. on the agent's name
     except ValidationError as exc:
         first = exc.errors()[0]
-        err.print(f"[red]error:[/] {'.'.join(map(str, first['loc']))}: {first['msg']}")
-        raise typer.Exit(2) from None
+        raise fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
     serve = get_serve_settings()
     try:
         templates = ReplyTemplates.load(serve.reply_templates)
@@ -113,8 +150,7 @@ def _score_one(fields: dict, alias: str, agent: str | None = None):
     try:
         model = load_alias(settings.registered_model, alias)
     except MlflowException:
-        err.print(f"[red]error:[/] no model with alias {alias!r}; run `webcare train` first")
-        raise typer.Exit(2) from None
+        raise fail(f"no model with alias {alias!r}; run `webcare train` first") from None
     policy = Policy.load(serve.policy)
     return score_mentions([mention], model, policy, LanguageIdentifier(), templates=templates, agent=agent)
 
@@ -150,7 +186,7 @@ def reply(
         f"intent {result.intent.label} · team {result.routing.team}[/]", soft_wrap=True,
     )
     for why in [*suggestion.reasons, *result.routing.reasons]:
-        err.print(f"[dim]- {why}[/]", highlight=False, soft_wrap=True)
+        err.print(f"[dim]- {escape(why)}[/]", highlight=False, soft_wrap=True)
 
 
 @app.command("reply-summary")

@@ -3,15 +3,12 @@ webcare sees so it stays fast and small."""
 
 from __future__ import annotations
 
-from lingua import Language, LanguageDetector, LanguageDetectorBuilder
+from lingua import IsoCode639_1, Language, LanguageDetector, LanguageDetectorBuilder
 
-CANDIDATES = (
-    Language.DUTCH,
-    Language.ENGLISH,
-    Language.DANISH,
-    Language.FRENCH,
-    Language.GERMAN,
-    Language.SPANISH,
+from model.taxonomy import DETECTED_LANGUAGES
+
+CANDIDATES: tuple[Language, ...] = tuple(
+    Language.from_iso_code_639_1(IsoCode639_1.from_str(code)) for code in DETECTED_LANGUAGES
 )
 
 

@@ -18,6 +18,9 @@ LATENCY = Histogram(
 PREDICTIONS = Counter(
     "webcare_predictions", "predicted labels", ["head", "label"], registry=REGISTRY
 )
+UNHANDLED = Counter(
+    "webcare_unhandled_errors", "unexpected exceptions turned into a 500", ["path"], registry=REGISTRY
+)
 MENTIONS = Counter("webcare_mentions_scored", "mentions scored", registry=REGISTRY)
 MODEL_INFO = Gauge(
     "webcare_model_info", "active model (value 1)", ["name", "version", "family"],

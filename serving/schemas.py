@@ -2,37 +2,73 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model, field_validator
 
+from model.priority import Tier
+from model.taxonomy import HEADS
 from serving.reply_templates import AGENT_MAX, MAX_REPLY_CHARS
 from serving.settings import MAX_BATCH, MAX_TEXT_CHARS
 
+EARLIEST = datetime(2006, 1, 1, tzinfo=UTC)  # before the first tweet: not a mention's time
+LATEST_AHEAD = timedelta(days=1)  # clocks drift, but not by days
+TIME_BOUNDS = "between 2006-01-01 and now + 1 day"
+
+
+def _no_surrogates(value: str) -> str:
+    """A lone surrogate (JSON ``"\\ud800"``) is no character: it cannot be stored, logged or
+    sent back as UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text contains a lone surrogate (not a Unicode character)") from None
+    return value
+
+
+def _plausible(moment: datetime | None) -> datetime | None:
+    """Mention and reply times within TIME_BOUNDS (naive is UTC): the policy adds hours to
+    them, and year 9999 would overflow."""
+    if moment is None:
+        return None
+    try:
+        ok = EARLIEST <= (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) <= (
+            datetime.now(UTC) + LATEST_AHEAD
+        )
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise ValueError(f"time must be {TIME_BOUNDS}")
+    return moment
+
+
+Str = Annotated[str, AfterValidator(_no_surrogates)]
+Moment = Annotated[datetime, AfterValidator(_plausible)]
+
 
 class Author(BaseModel):
-    handle: str | None = Field(None, max_length=64, examples=["@jansen"])
-    name: str | None = Field(None, max_length=128)
+    handle: Str | None = Field(None, max_length=64, examples=["@jansen"])
+    name: Str | None = Field(None, max_length=128)
     followers: int = Field(0, ge=0, le=10_000_000_000)
     verified: bool = False
 
 
 class Mention(BaseModel):
-    id: str = Field(min_length=1, max_length=128, examples=["1700000000000000001"])
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, examples=["Al 3 dagen geen internet!"])
+    id: Str = Field(min_length=1, max_length=128, examples=["1700000000000000001"])
+    text: Str = Field(min_length=1, max_length=MAX_TEXT_CHARS, examples=["Al 3 dagen geen internet!"])
     lang: str | None = Field(
         None, pattern=r"^[a-z]{2}$", description="ISO 639-1; detected when omitted"
     )
-    context: str | None = Field(
+    context: Str | None = Field(
         None, max_length=MAX_TEXT_CHARS, description="text of the tweet this one replies to"
     )
     author: Author | None = None
-    created_at: datetime | None = Field(None, description="ISO 8601; naive times are UTC")
+    created_at: Moment | None = Field(None, description=f"ISO 8601, {TIME_BOUNDS}; naive times are UTC")
     unanswered_before: int = Field(
         0, ge=0, le=1000, description="earlier unanswered mentions by this author in the thread"
     )
-    account: str | None = Field(
+    account: Str | None = Field(
         None, max_length=64, examples=["@VonkNL"],
         description="the brand handle the mention was sent to; from the text's @handles when omitted. "
         "A care question to a marketing handle is handed over to the care account",
@@ -48,7 +84,7 @@ class Mention(BaseModel):
 
 class ScoreRequest(BaseModel):
     mentions: list[Mention] = Field(min_length=1, max_length=MAX_BATCH)
-    agent: str | None = Field(
+    agent: Str | None = Field(
         None, max_length=AGENT_MAX, examples=["Sanne"],
         description="signature for the suggested replies (the agent's name); default: the brand's",
     )  # fmt: skip
@@ -67,7 +103,7 @@ class NeedsReply(BaseModel):
 
 class PriorityOut(BaseModel):
     score: int = Field(ge=0, le=100)
-    tier: Literal["P1", "P2", "P3", "P4"]
+    tier: Tier
     respond_by: datetime
     reasons: list[str]
 
@@ -124,30 +160,49 @@ class ScoreResponse(BaseModel):
     results: list[MentionResult]
 
 
-class FeedbackIn(BaseModel):
+class _FeedbackFields(BaseModel):
+    """FeedbackIn without the label fields, which come from the taxonomy's heads."""
+
     model_config = ConfigDict(extra="forbid")
 
-    mention_id: str = Field(min_length=1, max_length=128)
-    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    mention_id: Str = Field(
+        min_length=1, max_length=128, description="stored hashed if it holds personal data"
+    )
+    text: Str = Field(min_length=1, max_length=MAX_TEXT_CHARS, description="stored with personal data masked")
     lang: str | None = Field(None, pattern=r"^[a-z]{2}$")
-    intent: Literal["complaint", "request", "question", "feedback", "praise", "other"] | None = None
-    sentiment: Literal["negative", "neutral", "positive"] | None = None
-    needs_reply: bool | None = None
-    urgency: Literal["high", "normal", "low"] | None = None
+    author: Author | None = Field(
+        None, description="the mention's author: name and handle are masked where the texts repeat them "
+        "(not stored)",
+    )  # fmt: skip
     replied: bool | None = None
-    replied_at: datetime | None = None
-    agent: str | None = Field(None, max_length=64, description="agent id (not a name)")
-    model_version: str | None = Field(None, max_length=32)
-    template_id: str | None = Field(
+    replied_at: Moment | None = Field(None, description=f"ISO 8601, {TIME_BOUNDS}; stored as UTC")
+    agent: Str | None = Field(None, max_length=64, description="agent id (not a name)")
+    model_version: Str | None = Field(None, max_length=32)
+    template_id: Str | None = Field(
         None, max_length=64, examples=["complaint.nl.private"], description="suggested_reply.template_id"
     )
     variant: int | None = Field(None, ge=1, le=1000, description="suggested_reply.variant")
-    suggested_reply: str | None = Field(
+    suggested_reply: Str | None = Field(
         None, max_length=MAX_TEXT_CHARS, description="the suggestion shown; stored with personal data masked"
     )
-    sent_reply: str | None = Field(
+    sent_reply: Str | None = Field(
         None, max_length=MAX_TEXT_CHARS, description="what the agent posted; stored with personal data masked"
     )
+
+
+def _label_fields() -> dict[str, Any]:
+    """One optional field per taxonomy head: its labels as the enum, a yes/no head a boolean."""
+    fields: dict[str, Any] = {}
+    for head in HEADS:
+        kind = bool if head.is_binary else Literal[head.labels]  # type: ignore[valid-type]
+        fields[head.name] = (kind | None, Field(None, description=f"the agent's label: {head.description}"))
+    return fields
+
+
+FeedbackIn = create_model(
+    "FeedbackIn", __base__=_FeedbackFields, __doc__="An agent's corrected labels and reply outcome.",
+    **_label_fields(),
+)  # fmt: skip
 
 
 class FeedbackOut(BaseModel):
@@ -160,8 +215,10 @@ class ErrorOut(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict] = {
-    400: {"model": ErrorOut, "description": "body is not valid JSON text (e.g. not UTF-8)"},
+    400: {"model": ErrorOut, "description": "body is not UTF-8, or not parseable"},
     401: {"model": ErrorOut, "description": "missing or invalid X-API-Key"},
     413: {"model": ErrorOut, "description": "request body over the size limit"},
+    415: {"model": ErrorOut, "description": "Content-Type is not application/json"},
+    500: {"model": ErrorOut, "description": "unexpected error (logged and counted with the request id)"},
     503: {"model": ErrorOut, "description": "no model loaded yet"},
 }

@@ -10,10 +10,37 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from model.dataset import MAX_TEXT_CHARS as DATASET_MAX_TEXT_CHARS
 from model.settings import CHAMPION, PROJECT_ROOT
 
 MAX_BATCH = int(os.environ.get("WEBCARE_MAX_BATCH", "256"))
-MAX_TEXT_CHARS = int(os.environ.get("WEBCARE_MAX_TEXT_CHARS", "2000"))
+
+
+def _text_limit(raw: str | None) -> tuple[int, str | None]:
+    """``WEBCARE_MAX_TEXT_CHARS`` may only lower the dataset's limit: a longer text would be
+    accepted here and rejected by the labeling export. Returns the limit and, when the
+    setting is unusable, why (``check_limits`` stops start-up with it)."""
+    if raw is None or not raw.strip():
+        return DATASET_MAX_TEXT_CHARS, None
+    try:
+        value = int(raw)
+    except ValueError:
+        return DATASET_MAX_TEXT_CHARS, f"WEBCARE_MAX_TEXT_CHARS={raw[:20]!r} is not a whole number"
+    if not 1 <= value <= DATASET_MAX_TEXT_CHARS:
+        return DATASET_MAX_TEXT_CHARS, (
+            f"WEBCARE_MAX_TEXT_CHARS={value} must be between 1 and {DATASET_MAX_TEXT_CHARS} "
+            "(the dataset limit, model/dataset.py)"
+        )
+    return value, None
+
+
+MAX_TEXT_CHARS, _TEXT_LIMIT_ERROR = _text_limit(os.environ.get("WEBCARE_MAX_TEXT_CHARS"))
+
+
+def check_limits() -> None:
+    """Start-up check of the input limits read at import time."""
+    if _TEXT_LIMIT_ERROR:
+        raise ValueError(_TEXT_LIMIT_ERROR)
 
 
 class ServeSettings(BaseSettings):
@@ -58,4 +85,6 @@ def get_serve_settings() -> ServeSettings:
     return ServeSettings()
 
 
-__all__ = ["MAX_BATCH", "MAX_TEXT_CHARS", "PROJECT_ROOT", "ServeSettings", "get_serve_settings"]
+__all__ = [
+    "MAX_BATCH", "MAX_TEXT_CHARS", "PROJECT_ROOT", "ServeSettings", "check_limits", "get_serve_settings",
+]

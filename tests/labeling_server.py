@@ -13,7 +13,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from labeling import server
@@ -37,6 +39,51 @@ class LabelStudioServer:
         from label_studio_sdk import LabelStudio
 
         return LabelStudio(base_url=self.url, api_key=self.token, timeout=60)
+
+
+class Labeler:
+    """A labeler's browser session: logs in with the form and calls the API as the UI does
+    (session cookie and CSRF token, the Data Manager's next_task action, annotation POSTs)."""
+
+    def __init__(self, url: str, email: str, password: str) -> None:
+        self.url, self.email, self.password = url, email, password
+        self.web = httpx.Client(base_url=url, timeout=60, follow_redirects=False)
+        login = f"{url}/user/login/"
+        self.web.get("/user/login/")
+        answer = self.web.post(
+            "/user/login/",
+            data={"csrfmiddlewaretoken": self.web.cookies["csrftoken"], "email": email,
+                  "password": password},
+            headers={"Referer": login},
+        )  # fmt: skip
+        assert answer.status_code == 302, answer.text[:500]
+        self.id = int(self.get("/api/current-user/whoami").json()["id"])
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-CSRFToken": self.web.cookies.get("csrftoken", ""), "Referer": self.url + "/"}
+
+    def get(self, path: str, **params: Any) -> httpx.Response:
+        return self.web.get(path, params=params)
+
+    def send(self, method: str, path: str, body: object = None, **params: Any) -> httpx.Response:
+        return self.web.request(method, path, json=body, params=params, headers=self._headers())
+
+    def next_task(self, project_id: int, view_id: int) -> dict | None:
+        """What "Label All Tasks" asks for (label stream mode "all": no filters in the body)."""
+        answer = self.send("POST", "/api/dm/actions", {"project": str(project_id)},
+                           id="next_task", tabID=view_id, project=project_id)  # fmt: skip
+        return None if answer.status_code == 404 else answer.raise_for_status().json()
+
+    def submit(self, task_id: int, project_id: int, result: list[dict]) -> dict:
+        """The Submit button: a new annotation of this labeler's own."""
+        body = {"result": result, "lead_time": 4.2, "project": str(project_id)}
+        answer = self.send("POST", f"/api/tasks/{task_id}/annotations", body, project=project_id)
+        return answer.raise_for_status().json()
+
+    def update(self, annotation_id: int, project_id: int, result: list[dict]) -> httpx.Response:
+        """The Update button on an annotation opened from the Data Manager."""
+        body = {"result": result, "lead_time": 2.0, "project": str(project_id)}
+        return self.send("PATCH", f"/api/annotations/{annotation_id}", body, taskID=0)
 
 
 def template_dir() -> Path:

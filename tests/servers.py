@@ -37,8 +37,9 @@ def running_api(
     log: Path | None = None,
     timeout: float = 60.0,
     extra_args: Sequence[str] = (),
+    app: str = "serving.app:app",
 ) -> Iterator[ApiUrl]:
-    """Yield the base URL of a uvicorn server running serving.app:app with ``env``."""
+    """Yield the base URL of a uvicorn server running ``app`` (serving.app:app) with ``env``."""
     port = free_port()
     started = time.perf_counter()
     full_env = {**os.environ, **env}
@@ -48,7 +49,7 @@ def running_api(
             sys.executable,
             "-m",
             "uvicorn",
-            "serving.app:app",
+            app,
             "--host",
             "127.0.0.1",
             "--port",

@@ -16,6 +16,7 @@ from tests.servers import running_api
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 PHONE, EMAIL, IBAN = "06-12345678", "j.devries@voorbeeld.nl", "NL91ABNA0417164300"
+KEY = {"X-API-Key": API_KEY}
 SECRET_TEXT = f"Storing! Bel {PHONE} of mail {EMAIL}, terugstorten op {IBAN}"
 
 
@@ -103,7 +104,7 @@ def test_hot_swap_under_traffic_without_failed_requests(
     from training.train import train
 
     url, _, _ = own_api
-    before = httpx.get(f"{url}/v1/model").json()["version"]
+    before = httpx.get(f"{url}/v1/model", headers=KEY).json()["version"]
     failures: list[str] = []
     versions: set[str] = set()
     stop = threading.Event()
@@ -132,7 +133,7 @@ def test_hot_swap_under_traffic_without_failed_requests(
         assert result.alias == "challenger"
         promote(settings, Comparison(before, result.version, {}, 0))
         deadline = time.monotonic() + 60
-        while httpx.get(f"{url}/v1/model").json()["version"] != result.version:
+        while httpx.get(f"{url}/v1/model", headers=KEY).json()["version"] != result.version:
             assert time.monotonic() < deadline, "API did not swap to the new champion"
             time.sleep(0.2)
         time.sleep(0.5)
@@ -140,11 +141,11 @@ def test_hot_swap_under_traffic_without_failed_requests(
         client_ = MlflowClient()
         broken = client_.create_model_version("webcare-triage", source=str(url) + "/nowhere")
         client_.set_registered_model_alias("webcare-triage", "champion", broken.version)
-        deadline = time.monotonic() + 30
-        while not httpx.get(f"{url}/v1/model").json()["last_error"]:
+        deadline = time.monotonic() + 120  # the child fetch retries a missing artefact
+        while not httpx.get(f"{url}/v1/model", headers=KEY).json()["last_error"]:
             assert time.monotonic() < deadline, "broken version was not tried"
             time.sleep(0.2)
-        assert httpx.get(f"{url}/v1/model").json()["version"] == result.version
+        assert httpx.get(f"{url}/v1/model", headers=KEY).json()["version"] == result.version
         assert httpx.get(f"{url}/readyz").status_code == 200
     finally:
         stop.set()

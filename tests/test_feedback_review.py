@@ -37,13 +37,11 @@ def test_import_feedback_prefills_agent_labels_once(
     (project,) = [p for p in ls.projects.list(page_size=500) if p.title == "feedback review"]
     tasks = {t.data["text"]: t for t in ls.tasks.list(project=project.id, fields="all")}
     assert set(tasks) == {"Storing in Gent, bel [PHONE]", "Merci pour l'aide rapide !"}
-    (pred,) = tasks["Storing in Gent, bel [PHONE]"].predictions
-    assert pred.model_version == "agent-feedback"
-    got = {r["from_name"]: r["value"]["choices"][0] for r in pred.result}
-    assert got == {"intent": "complaint", "sentiment": "negative", "needs_reply": "yes",
-                   "urgency": "high"}  # fmt: skip
-    (partial,) = tasks["Merci pour l'aide rapide !"].predictions
-    assert {r["from_name"] for r in partial.result} == {"intent", "needs_reply"}
+    task = tasks["Storing in Gent, bel [PHONE]"]
+    assert not task.predictions and task.data["model_version"] == "agent-feedback"
+    assert task.data["model_guess"] == "complaint · negative · yes · high"
+    assert task.data["model_hint"].startswith("Agent's correction: 1 complaint · q negative · y yes · h high")
+    assert tasks["Merci pour l'aide rapide !"].data["model_guess"] == "praise · no"
 
     again = runner.invoke(app, ["import-feedback"], env=env)
     assert again.exit_code == 0 and "no new feedback" in again.output

@@ -14,11 +14,19 @@ from typer.testing import CliRunner
 
 from labeling import server
 from labeling.active_learning import rank, uncertainty
-from labeling.agreement import cohen_pairs, head_agreement, krippendorff_alpha
+from labeling.agreement import cohen_pairs, describe, head_agreement, krippendorff_alpha, raw_agreement
 from labeling.cli import app
-from labeling.config import fallback_guidelines, guidelines_markdown, label_config, markdown_to_html
+from labeling.config import (
+    fallback_guidelines,
+    guess_line,
+    guidelines_markdown,
+    hint_line,
+    label_config,
+    markdown_to_html,
+)
 from labeling.export import (
     Annotation,
+    author,
     build_snapshot,
     public_url,
     resolve,
@@ -26,6 +34,7 @@ from labeling.export import (
     write_version,
 )
 from labeling.importers import choices_result
+from labeling.language import outside_languages
 from labeling.normalize import mask_handles, text_hash
 from labeling.sources import SourceError, read_mentions, sniff
 from model.dataset import KNOWN_TAGS, load_dataset
@@ -57,6 +66,21 @@ def test_label_config_follows_the_taxonomy() -> None:
     assert texts == {"text": "$text", "context": "$context"}
     hotkeys = [c.get("hotkey") for c in root.iter("Choice") if c.get("hotkey")]
     assert len(hotkeys) == len(set(hotkeys)) == sum(len(h.hotkeys) for h in HEADS)
+    # the context box: titled from the task (empty without context) and hidden when empty
+    headers = [h.get("value") for h in root.iter("Header")]
+    assert "$context_title" in headers and "$model_hint" in headers
+    assert ":empty" in root.find("Style").text
+    assert root.find("View").get("className") == "webcare-context"
+
+
+def test_model_guess_is_text_with_the_keys_that_accept_it() -> None:
+    labels = {"intent": "praise", "sentiment": "positive", "needs_reply": "no", "urgency": "low"}
+    assert guess_line(labels) == "praise · positive · no · low"
+    assert hint_line(labels).startswith("Model's guess: 5 praise · e positive · n no · k low (")
+    assert hint_line({"intent": "question"}, "Agent's correction").startswith(
+        "Agent's correction: 3 question ("
+    )
+    assert hint_line({}) == "" and guess_line({"intent": "bogus"}) == ""
 
 
 def test_guidelines_file_or_taxonomy_fallback(tmp_path: Path) -> None:
@@ -96,6 +120,26 @@ def test_mask_handles_keeps_only_brands() -> None:
     assert mask_handles(text, ["southwestair", "delta"]) == (
         "@SouthwestAir thanks @user and @Delta, mail me at jane@example.com"
     )
+    assert mask_handles("@116239 @AppleSupport hi", ["AppleSupport"]) == "@user @AppleSupport hi"
+
+
+def _handles(mentions: list) -> set[str]:
+    words = " ".join(f"{m.text} {m.context or ''}" for m in mentions).split()
+    return {w.strip(".,:!?") for w in words if w.startswith("@")}
+
+
+def test_every_format_masks_every_user_handle(tmp_path: Path) -> None:
+    twcs = read_mentions(FIXTURES / "twcs_sample.csv").mentions
+    assert _handles(twcs) == {"@ExampleCare", "@user"}  # numeric TWCS customers masked
+    orange = read_mentions(FIXTURES / "orangebe_sample.csv").mentions
+    assert _handles(orange) == {"@ExampleOperator", "@user"}
+    plain = read_mentions(FIXTURES / "mentions.csv").mentions  # no brand named: all masked
+    assert _handles(plain) == {"@user"}
+    kept = read_mentions(FIXTURES / "mentions.csv", keep_handles=["@SkyWings", "vonkhelpt"]).mentions
+    assert _handles(kept) == {"@user", "@SkyWings", "@VonkHelpt", "@vonkhelpt"}
+    jsonl = tmp_path / "m.jsonl"
+    jsonl.write_text('{"text": "@JaneDoe and @116239 say hi", "context": "@BobRoe hello"}\n')
+    assert _handles(read_mentions(jsonl).mentions) == {"@user"}
 
 
 # ----------------------------------------------------------------------- sources
@@ -116,7 +160,7 @@ def test_public_formats_from_invented_samples() -> None:
     twcs = read_mentions(FIXTURES / "twcs_sample.csv")
     assert twcs.format == "twcs" and twcs.skipped_empty == 1
     assert [m.source_id for m in twcs.mentions] == ["twcs:2", "twcs:3", "twcs:4"]
-    assert twcs.mentions[0].context.startswith("@900001 Sorry")  # the brand tweet it answers
+    assert twcs.mentions[0].context.startswith("@user Sorry")  # the brand tweet it answers
     assert twcs.mentions[1].context is None
 
     orange = read_mentions(FIXTURES / "orangebe_sample.csv")
@@ -156,12 +200,34 @@ def test_bad_csv_names_file_and_line(tmp_path: Path, content: bytes, message: st
 
 
 @pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"text,lang\rhello,en\rhoi,nl\r", ":1: lines end in a bare CR"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ": not a text file"),
+        ("text\nhallo\n".encode("utf-16"), ": not a text file"),
+        (b'"text\nhello', ":1: no 'text' column"),  # an unclosed quote swallows the file
+    ],
+)
+def test_unreadable_files_are_one_line_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    for name in ("in.csv", "in.jsonl", "in.txt"):
+        path = tmp_path / name
+        path.write_bytes(content)
+        if name == "in.jsonl" and "column" in message:
+            continue
+        with pytest.raises(SourceError) as info:
+            read_mentions(path)
+        assert str(info.value).startswith(str(path)) and message in str(info.value)
+        assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
     ("lines", "message"),
     [
         ('{"text": "a"}\n\n{"text": 3}\n', ":3: no 'text' string field"),
         ('{"text": "a"}\n[1]\n', ":2: expected a JSON object"),
         ('{"text": "a", "intent": "rant"}\n', ":1: invalid intent 'rant'"),
         ('{"text": "a"\n', ":1: invalid JSON"),
+        ("[" * 100_000 + "\n", ":1: invalid JSON: nested too deeply"),
     ],
 )
 def test_bad_jsonl_names_file_and_line(tmp_path: Path, lines: str, message: str) -> None:
@@ -237,6 +303,19 @@ def test_rank_orders_by_score_and_drops_near_duplicates() -> None:
     assert rank(texts, scores, threshold=1.01).order == [1, 2, 0, 3]  # guard off
 
 
+def test_only_clearly_foreign_mentions_are_outside_the_product_languages() -> None:
+    texts = [
+        "@user Hola, mi pedido no ha llegado todavía, ¿me pueden ayudar?",
+        "@AmazonHelp Danke für die schnelle Antwort, ich frage mal nach",
+        "@VonkHelpt internet ligt er al drie dagen uit",  # Dutch, short: never dropped
+        "Hvornår åbner jeres butik i Aarhus?",
+        "pouvez-vous bloquer ma carte",
+        "wifi kapot",  # too short to call
+        "@116239 👍",
+    ]
+    assert outside_languages(texts) == ["es", "de", None, None, None, None, None]
+
+
 def test_rank_scales_linearly() -> None:
     rng = np.random.default_rng(0)
     letters = list("abcdefghijklmnopqrstuvwxyz")
@@ -258,10 +337,16 @@ def test_agreement_hand_computation() -> None:
         5: {1: "other"},  # one annotator only: not pairable, ignored by both measures
     }
     # kappa: p_o = 3/4; p_e = .5*.25 + .25*.25 + .25*.25 = .25 -> (.75 - .25) / .75 = 2/3
-    assert cohen_pairs(votes, INTENTS) == [{"annotators": [1, 2], "n": 4, "kappa": 0.6667}]
+    assert cohen_pairs(votes, INTENTS) == [
+        {"annotators": [1, 2], "n": 4, "kappa": 0.6667, "agreement": 0.75}
+    ]
     # alpha: n = 8; D_o = 2/8; D_e = (64 - (9 + 1 + 4 + 4)) / 56 = 46/56 -> 1 - 14/46 = 16/23
     assert krippendorff_alpha(votes, INTENTS) == pytest.approx(16 / 23, abs=1e-4)
-    assert head_agreement(votes, INTENTS)["multi_annotated_tasks"] == 4
+    summary = head_agreement(votes, INTENTS)
+    assert summary["multi_annotated_tasks"] == 4
+    assert summary["raw_agreement"] == 0.75  # 3 of the 4 pairs agree
+    # three annotators on one task: 1 of 3 pairs agrees
+    assert raw_agreement({1: {1: "a", 2: "a", 3: "b"}}) == pytest.approx(1 / 3, abs=1e-4)
 
 
 def test_agreement_undefined_cases_are_none() -> None:
@@ -269,6 +354,17 @@ def test_agreement_undefined_cases_are_none() -> None:
     assert krippendorff_alpha({1: {1: "yes", 2: "yes"}}, ("yes", "no")) is None
     assert cohen_pairs({1: {1: "yes", 2: "yes"}}, ("yes", "no"))[0]["kappa"] is None
     assert cohen_pairs({1: {1: "yes"}, 2: {2: "no"}}, ("yes", "no")) == []
+    assert raw_agreement({1: {1: "yes"}}) is None
+
+
+def test_undefined_kappa_reads_all_agree_only_when_everyone_agreed() -> None:
+    everyone = head_agreement({1: {1: "yes", 2: "yes"}, 2: {1: "yes", 2: "yes"}}, ("yes", "no"))
+    assert everyone["krippendorff_alpha"] is None and everyone["raw_agreement"] == 1.0
+    assert describe(everyone["krippendorff_alpha"], everyone["raw_agreement"]) == "all agree"
+    assert describe(everyone["cohen_kappa"][0]["kappa"], everyone["cohen_kappa"][0]["agreement"]) == (
+        "all agree"
+    )
+    assert describe(None, None) == "n/a" and describe(0.61234, 0.8) == "0.612"
 
 
 # ------------------------------------------------------------------------ export
@@ -359,12 +455,34 @@ def test_snapshot_merges_duplicate_tasks_and_skips_bad_ones() -> None:
     assert snap.invalid == [{"task_id": 3, "reason": "field 'text' has 1001 characters (max 1000)"}]
     assert snap.counts["cancelled_annotations"] == 1
     assert snap.agreement["intent"]["cohen_kappa"] == [
-        {"annotators": [1, 2], "n": 1, "kappa": None}
+        {"annotators": [1, 2], "n": 1, "kappa": None, "agreement": 1.0}
     ]
+    assert snap.counts["doubly_labelled_mentions"] == 1  # the merged Utrecht tasks
+    # each annotator's own labels, one record per annotator and mention
+    own = {(r["task_id"], r["annotator"]): r for r in snap.per_annotator}
+    assert set(own) == {(1, 1), (2, 2), (3, 1), (4, 2), (6, 1)}
+    assert own[(6, 1)]["intent"] == "other" and own[(1, 1)]["tags"] == ["outage_question"]
+    assert own[(1, 1)]["id"] == own[(2, 2)]["id"] == "ls-" + text_hash("Storing in Utrecht?")
     assert snap.annotators == [
         {"id": 1, "labelled": 3, "cancelled": 1},  # task 6 counts once (latest annotation)
         {"id": 2, "labelled": 2, "cancelled": 0},
     ]
+
+
+def test_an_annotation_saved_over_by_someone_else_counts_as_theirs() -> None:
+    base = raw(1, 1, **FULL) | {"created_at": "2026-01-01T00:00:00Z"}
+    made_for_someone = base | {"updated_by": 9, "updated_at": "2026-01-01T00:00:00.5Z"}
+    assert author(made_for_someone) == (1, None)  # an admin creating it for annotator 1
+    overwritten = base | {"updated_by": 2, "updated_at": "2026-01-01T00:05:00Z"}
+    assert author(overwritten) == (2, 1)  # annotator 2 opened 1's annotation and saved it
+    assert author(overwritten | {"ground_truth": True}) == (1, None)  # the admin's star
+    assert author(base | {"updated_by": {"id": 1}}) == (1, None)
+    snap = build_snapshot([task(1, "Storing?", overwritten, lang="nl")], project_id=1)
+    assert snap.annotators[0]["id"] == 2 and snap.per_annotator[0]["annotator"] == 2
+    assert snap.reattributed == [
+        {"task_id": 1, "annotation_id": 1, "completed_by": 1, "updated_by": 2}
+    ]
+    assert snap.counts["reattributed_annotations"] == 1
 
 
 def _snapshot(intent: str = "complaint") -> Any:
@@ -379,7 +497,10 @@ def test_versions_are_written_once_and_atomically(tmp_path: Path) -> None:
     first = write_version(_snapshot(), root, source=source)
     assert first.created and first.version == "v0001"
     assert [r.id for r in load_dataset([first.path])] == ["ls-" + text_hash("Storing?")]
-    assert set(os.listdir(first.path)) == {"dataset.jsonl", "conflicts.jsonl", "manifest.json"}
+    assert set(os.listdir(first.path)) == {
+        "dataset.jsonl", "conflicts.jsonl", "annotations.ndjson", "manifest.json",
+    }  # fmt: skip
+    assert first.manifest["files"]["annotations.ndjson"]["rows"] == 1
     same = write_version(_snapshot(), root, source=source)
     assert not same.created and same.version == "v0001"
     assert [p.name for p in version_dirs(root)] == ["v0001"]
@@ -433,6 +554,22 @@ def test_public_url_drops_credentials_and_paths() -> None:
 # ------------------------------------------------------------------------ server
 
 
+def test_data_dir_is_made_owner_only(tmp_path: Path) -> None:
+    data = tmp_path / "ls"
+    (data / "media" / "upload").mkdir(parents=True)
+    (data / server.DATABASE).write_bytes(b"tokens")
+    (data / "media" / "upload" / "f.json").write_text("{}")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir(mode=0o755)
+    (data / "link").symlink_to(outside)
+    server.restrict(data)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / "media" / "upload").stat().st_mode) == 0o700
+    assert stat.S_IMODE((data / server.DATABASE).stat().st_mode) == 0o600
+    assert stat.S_IMODE((data / "media" / "upload" / "f.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o755  # a link's target is left alone
+
+
 def test_credentials_are_private_and_created_once(tmp_path: Path) -> None:
     creds, created = server.ensure_credentials(tmp_path)
     again, created_again = server.ensure_credentials(tmp_path)
@@ -445,7 +582,11 @@ def test_server_env_is_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     for name in ("HOST", "PORT", "DJANGO_SETTINGS_MODULE", "DEBUG", "USERNAME", "LABEL_STUDIO_X"):
         monkeypatch.setenv(name, "leak")
     env = server.server_env(tmp_path, server.Credentials("a@example.com", "pw", "tok123456"))
-    assert not {"HOST", "PORT", "DJANGO_SETTINGS_MODULE", "DEBUG", "USERNAME"} & set(env)
+    assert not {"HOST", "PORT", "DEBUG", "USERNAME"} & set(env)
+    # Label Studio's settings plus the guard that keeps annotations their author's
+    assert env["DJANGO_SETTINGS_MODULE"] == "webcare_ls_settings"
+    assert (Path(env["PYTHONPATH"]) / "webcare_ls_settings.py").is_file()
+    assert env["SENTRY_DSN"] == env["FRONTEND_SENTRY_DSN"] == ""
     assert env["LATEST_VERSION_CHECK"] == "false" and env["COLLECT_ANALYTICS"] == "false"
     assert env["LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN"] == "true"
     assert all(env[k].startswith(str(tmp_path)) for k in env if k.startswith("XDG_"))
@@ -473,6 +614,24 @@ def test_server_start_without_venv_is_a_clear_error(tmp_path: Path) -> None:
 def test_cli_usage_errors(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["import", "x.csv", "--strategy", "coin"])
     assert result.exit_code == 2 and "unknown --strategy" in result.stderr
+    for args, message in (
+        (["--next"], "--next needs --top-k"),
+        (["--limit", "5", "--sample", "5"], "--limit or --sample"),
+        (["--other-languages", "drop"], "unknown --other-languages"),
+    ):
+        result = CliRunner().invoke(app, ["import", "x.csv", *args])
+        assert result.exit_code == 2 and message in result.stderr, result.output
     env = {"LABEL_STUDIO_URL": "http://127.0.0.1:9", "LABEL_STUDIO_API_KEY": None}
     result = CliRunner().invoke(app, ["export"], env=env)
     assert result.exit_code == 1 and "LABEL_STUDIO_API_KEY is not" in result.stderr
+
+
+def test_limit_and_sample_pick_the_same_mentions_every_time() -> None:
+    from labeling.cli import _subset
+
+    items = list(range(100))
+    assert _subset(items, 5, None, 0) == ([0, 1, 2, 3, 4], "the first 5")
+    picked, how = _subset(items, None, 10, 0)
+    assert len(picked) == 10 and picked == sorted(picked) and how == "a random 10 (seed 0)"
+    assert _subset(items, None, 10, 0)[0] == picked != _subset(items, None, 10, 1)[0]
+    assert _subset(items, None, 500, 0) == (items, "")

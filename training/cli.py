@@ -177,6 +177,9 @@ def train(
         console.print(real_table(result.metrics))
     where = f"registered as version {result.version} ({result.alias})" if result.version else ""
     console.print(f"run {result.run_id} {where}")
+    from model.dataset_versions import mlflow_params  # the versions the run logged as data.versions
+
+    console.print(f"dataset versions used: {mlflow_params(_sources(data)).get('data.versions') or 'none'}")
 
 
 def real_table(m: dict[str, float]) -> Table:

@@ -17,7 +17,9 @@ router = APIRouter(tags=["feedback"], dependencies=[Depends(require_api_key)],
 async def add_feedback(body: FeedbackIn, request: Request) -> FeedbackOut:
     """Store a correction (text is masked first); `webcare label import-feedback` sends it to review."""
     store = request.app.state.feedback
-    new_id = await run_in_threadpool(store.add, body.model_dump())
+    author = body.author
+    names = (author.name, author.handle) if author else ()
+    new_id = await run_in_threadpool(store.add, body.model_dump(exclude={"author"}), names=names)
     if body.replied_at is not None and request.app.state.record_scores:  # closes the score record
         await run_in_threadpool(close_replied, request.app.state, body.mention_id, body.replied_at)
     return FeedbackOut(id=new_id)

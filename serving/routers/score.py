@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 
+from model.taxonomy import HEADS, Head
 from serving.auth import require_api_key
 from serving.metrics import MENTIONS, PREDICTIONS
 from serving.report.records import record_scored
-from serving.schemas import ERROR_RESPONSES, ScoreRequest, ScoreResponse
+from serving.schemas import ERROR_RESPONSES, MentionResult, ScoreRequest, ScoreResponse
 from serving.scoring import score_mentions
 
 router = APIRouter(tags=["scoring"], dependencies=[Depends(require_api_key)],
@@ -22,7 +23,7 @@ async def score(body: ScoreRequest, request: Request) -> Response:
     model = state.models.current  # one read: the whole batch uses one model version
     if model is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "model is still loading")
-    if len(body.mentions) == 1:  # small: cheaper inline than a thread hop
+    if len(body.mentions) == 1 and body.mentions[0].lang:  # small: inline; detecting a language is not
         result = score_mentions(
             body.mentions, model, state.policy, state.languages, templates=state.replies, agent=body.agent
         )
@@ -35,9 +36,15 @@ async def score(body: ScoreRequest, request: Request) -> Response:
         await run_in_threadpool(record_scored, state, body.mentions, result)
     MENTIONS.inc(len(result.results))
     for r in result.results:
-        PREDICTIONS.labels("intent", r.intent.label).inc()
-        PREDICTIONS.labels("sentiment", r.sentiment.label).inc()
-        PREDICTIONS.labels("urgency", r.urgency.label).inc()
-        PREDICTIONS.labels("needs_reply", "yes" if r.needs_reply.value else "no").inc()
+        for head in HEADS:
+            PREDICTIONS.labels(head.name, _predicted(r, head)).inc()
     # already a validated ScoreResponse: serialise once in Rust, skip FastAPI's re-validation
     return Response(result.model_dump_json(), media_type="application/json")
+
+
+def _predicted(result: MentionResult, head: Head) -> str:
+    """The label a result carries for ``head``: a yes/no head is a NeedsReply with a value."""
+    out = getattr(result, head.name)
+    if head.is_binary:
+        return head.labels[0] if out.value else head.labels[1]
+    return out.label
