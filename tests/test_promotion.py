@@ -34,7 +34,7 @@ def test_champion_then_challenger_then_gate(store: Path) -> None:
     runner = CliRunner()
     seed = Settings().seed_dir
     data = ["--data", str(seed / "en.jsonl"), "--data", str(seed / "fr.jsonl")]
-    first = runner.invoke(app, ["train", *data])
+    first = runner.invoke(app, ["train", *data, "--no-real"])
     assert first.exit_code == 0, first.output
     assert aliases() == {"champion": "1"}
 
@@ -42,16 +42,17 @@ def test_champion_then_challenger_then_gate(store: Path) -> None:
     tiny = store / "tiny.jsonl"
     lines = (seed / "en.jsonl").read_text().splitlines()[::6]
     tiny.write_text("\n".join(lines) + "\n")
-    weak = runner.invoke(app, ["train", "--data", str(tiny)])
+    weak = runner.invoke(app, ["train", "--data", str(tiny), "--no-real"])
     assert weak.exit_code == 0, weak.output
     assert aliases() == {"champion": "1", "challenger": "2"}
     refused = runner.invoke(app, ["promote", *data])
     assert refused.exit_code == 1
     assert "worse than champion" in refused.output and "champion v1" in refused.output
+    assert "beyond noise" in refused.output.replace("\n", " ")
     assert aliases() == {"champion": "1", "challenger": "2"}
 
     # the same recipe as the champion is not worse on any head: promoted
-    again = runner.invoke(app, ["train", *data])
+    again = runner.invoke(app, ["train", *data, "--no-real"])
     assert again.exit_code == 0, again.output
     assert aliases()["challenger"] == "3"
     promoted = runner.invoke(app, ["promote", *data])

@@ -21,10 +21,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 def test_serve_starts_from_the_cache_when_the_registry_is_broken(
     registry: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**registry, "WEBCARE_API_KEYS": API_KEY}
+    import shutil
+
+    broken = tmp_path / "mlflow.db"  # a copy of the registry, broken once the cache is filled
+    shutil.copyfile(registry["MLFLOW_TRACKING_URI"].removeprefix("sqlite:///"), broken)
+    env = {**registry, "WEBCARE_API_KEYS": API_KEY, "MLFLOW_TRACKING_URI": f"sqlite:///{broken}"}
     with running_api(env, log=tmp_path / "first.log"):
-        pass  # loading the champion once fills var/model-cache
-    broken = tmp_path / "mlflow.db"
+        pass  # loading the champion once fills var/model-cache for this registry
     broken.write_bytes(b"this is not a database" * 100)
     port = free_port()
     log = tmp_path / "serve.log"

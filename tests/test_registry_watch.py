@@ -37,7 +37,7 @@ def test_a_broken_store_is_a_clear_error_and_the_watch_recovers(
     saved = os.environ["MLFLOW_TRACKING_URI"]
     os.environ["MLFLOW_TRACKING_URI"] = uri
     try:
-        cache = Path(registry["WEBCARE_VAR_DIR"]) / "model-cache"
+        cache = tmp_path / "model-cache"
         manager = ModelManager("webcare-triage", "champion", poll_seconds=0, cache=cache)
         assert manager.check() and manager.current is not None
         good = copy.read_bytes()
