@@ -51,15 +51,15 @@ def fake_shared(root: Path, n: int = 0) -> Path:
                 f"@OrangeBENL vraag nummer {i} over mijn abonnement"] for i in range(n)]  # fmt: skip
     _csv(root / "orangebe_webcare/conversations.csv", ORANGE_HEADER, orange)
     first = [
-        ["1", "acmecare", "False", "Tue Oct 31 22:10:47 +0000 2017", "@900 Sorry! Which order?", "", "2"],
-        ["2", "900", "True", "Tue Oct 31 22:05:00 +0000 2017", "@acmecare my parcel never came", "1", ""],
+        ["1", "acmecare", "False", "Mon Mar 04 10:20:00 +0000 2024", "@900 Sorry! Which order?", "", "2"],
+        ["2", "900", "True", "Mon Mar 04 10:05:00 +0000 2024", "@acmecare my parcel never came", "1", ""],
     ]  # fmt: skip
-    first += [[str(300 + i), str(1000 + i), "True", "Tue Oct 31 22:05:00 +0000 2017",
+    first += [[str(300 + i), str(1000 + i), "True", "Mon Mar 04 10:05:00 +0000 2024",
                f"@acmecare question {i} about billing", "", ""] for i in range(n)]  # fmt: skip
     _csv(root / "twcs/twcs_first5000.csv", TWCS_HEADER, first)
     spotify = [
-        ["2", "900", "True", "Tue Oct 31 22:05:00 +0000 2017", "@acmecare my parcel never came", "", ""],
-        ["7", "901", "True", "Wed Nov 01 07:40:06 +0000 2017", "@SpotifyCares app crashes @902", "", ""],
+        ["2", "900", "True", "Mon Mar 04 10:05:00 +0000 2024", "@acmecare my parcel never came", "", ""],
+        ["7", "901", "True", "Tue Mar 05 08:00:00 +0000 2024", "@SpotifyCares app crashes @902", "", ""],
     ]  # fmt: skip
     _csv(root / "twcs/twcs_spotifycares_inbound_15k.csv", TWCS_HEADER, spotify)
     return root
