@@ -20,6 +20,7 @@ from serving.errors import validation_error
 from serving.language import LanguageIdentifier
 from serving.logs import setup_logging
 from serving.metrics import MODEL_INFO, REGISTRY
+from serving.micro_batch import MicroBatcher
 from serving.middleware import RequestContext
 from serving.model_manager import ModelManager
 from serving.reply_templates import ReplyTemplates
@@ -87,14 +88,18 @@ def create_app(cfg: ServeSettings | None = None) -> FastAPI:
         # lingua loads its n-gram models lazily (~1.5 s): warm up off the request path
         threading.Thread(target=app.state.languages.detect, args=("warm up",), daemon=True).start()
         manager = ModelManager(
-            settings.registered_model, cfg.model_alias, cfg.swap_poll_seconds,
+            settings.registered_model,
+            cfg.model_alias,
+            cfg.swap_poll_seconds,
             cache=settings.model_cache_dir(),
         )
         manager.on_swap = _publish_model
         app.state.models = manager
         manager.start()
+        app.state.batcher = MicroBatcher(cfg.batch_max_texts, cfg.batch_wait_ms / 1000)
         yield
         manager.stop()
+        await app.state.batcher.close()
         log.info("shutdown complete")
 
     app = FastAPI(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from model.base import model_input
+from model.base import Probas, model_input
 from model.loading import LoadedModel
 from model.priority import Policy, prioritise, signals_from
 from model.taxonomy import BY_NAME
@@ -43,6 +43,10 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC)
 
 
+def model_inputs(mentions: Sequence[Mention]) -> list[str]:
+    return [model_input(m.text, m.context) for m in mentions]
+
+
 def score_mentions(
     mentions: Sequence[Mention],
     model: LoadedModel,
@@ -52,11 +56,15 @@ def score_mentions(
     *,
     templates: ReplyTemplates | None = None,
     agent: str | None = None,
+    probas: Probas | None = None,
 ) -> ScoreResponse:
+    """``probas``: the model's output for these mentions when the caller already has it (the
+    API's micro-batcher); otherwise the model is called here."""
     now = now or datetime.now(UTC)
     templates = templates or default_templates()
     brand = templates.brand
-    probas = model.runtime.predict_proba([model_input(m.text, m.context) for m in mentions])
+    if probas is None:
+        probas = model.runtime.predict_proba(model_inputs(mentions))
     results = []
     for i, m in enumerate(mentions):
         intent = _label_score("intent", probas["intent"][i])
@@ -102,12 +110,17 @@ def score_mentions(
                     threshold=policy.reply_threshold,
                 ),
                 priority=PriorityOut(
-                    score=prio.score, tier=prio.tier, respond_by=prio.respond_by,
+                    score=prio.score,
+                    tier=prio.tier,
+                    respond_by=prio.respond_by,
                     reasons=prio.reasons,
                 ),
                 routing=Routing(
-                    channel=hint.channel, team=hint.team, reasons=hint.reasons,
-                    personal_data=hint.personal_data, hand_over_to=hint.hand_over_to,
+                    channel=hint.channel,
+                    team=hint.team,
+                    reasons=hint.reasons,
+                    personal_data=hint.personal_data,
+                    hand_over_to=hint.hand_over_to,
                 ),
                 suggested_reply=reply,
                 no_suggestion_reason=no_reply,

@@ -62,6 +62,15 @@ class ServeSettings(BaseSettings):
     record_scores: bool = Field(
         False, description="record each scored mention's id, times and tier for the SLA report (no text)"
     )
+    batch_max_texts: int = Field(
+        32, ge=1, le=MAX_BATCH, description="micro-batching: most texts in one model call"
+    )
+    batch_wait_ms: float = Field(
+        0.0,
+        ge=0,
+        le=50,
+        description="micro-batching: how long the oldest queued request may wait for company",
+    )
     record_retention_days: int = Field(90, ge=0, description="delete score records older than this; 0 = keep")
 
     @field_validator("api_keys", mode="before")
@@ -79,12 +88,16 @@ class ServeSettings(BaseSettings):
         return keys
 
 
-
 @lru_cache
 def get_serve_settings() -> ServeSettings:
     return ServeSettings()
 
 
 __all__ = [
-    "MAX_BATCH", "MAX_TEXT_CHARS", "PROJECT_ROOT", "ServeSettings", "check_limits", "get_serve_settings",
+    "MAX_BATCH",
+    "MAX_TEXT_CHARS",
+    "PROJECT_ROOT",
+    "ServeSettings",
+    "check_limits",
+    "get_serve_settings",
 ]

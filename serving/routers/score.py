@@ -8,12 +8,12 @@ from fastapi.concurrency import run_in_threadpool
 from model.taxonomy import HEADS, Head
 from serving.auth import require_api_key
 from serving.metrics import MENTIONS, PREDICTIONS
+from serving.micro_batch import ModelCallError
 from serving.report.records import record_scored
 from serving.schemas import ERROR_RESPONSES, MentionResult, ScoreRequest, ScoreResponse
-from serving.scoring import score_mentions
+from serving.scoring import model_inputs, score_mentions
 
-router = APIRouter(tags=["scoring"], dependencies=[Depends(require_api_key)],
-                   responses=ERROR_RESPONSES)
+router = APIRouter(tags=["scoring"], dependencies=[Depends(require_api_key)], responses=ERROR_RESPONSES)
 
 
 @router.post("/v1/score", response_model=ScoreResponse)
@@ -23,14 +23,19 @@ async def score(body: ScoreRequest, request: Request) -> Response:
     model = state.models.current  # one read: the whole batch uses one model version
     if model is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "model is still loading")
+    try:  # shares one model call with concurrent requests (serving.micro_batch)
+        probas = await state.batcher.predict(model, model_inputs(body.mentions))
+    except ModelCallError as exc:
+        raise HTTPException(status.HTTP_500_INTERNAL_SERVER_ERROR, str(exc)) from None
     if len(body.mentions) == 1 and body.mentions[0].lang:  # small: inline; detecting a language is not
         result = score_mentions(
-            body.mentions, model, state.policy, state.languages, templates=state.replies, agent=body.agent
-        )
+            body.mentions, model, state.policy, state.languages, templates=state.replies,
+            agent=body.agent, probas=probas,
+        )  # fmt: skip
     else:
         result = await run_in_threadpool(
             score_mentions, body.mentions, model, state.policy, state.languages,
-            templates=state.replies, agent=body.agent,
+            templates=state.replies, agent=body.agent, probas=probas,
         )  # fmt: skip
     if state.record_scores:  # opt-in: ids, times and tiers for the SLA report, never text
         await run_in_threadpool(record_scored, state, body.mentions, result)
