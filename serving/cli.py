@@ -74,14 +74,20 @@ def serve(
     import uvicorn
 
     os.environ["WEBCARE_HOST"] = host
-    from serving.app import preflight
+    from pydantic import ValidationError
+
     from serving.bind import resolve
     from serving.errors import one_line
     from serving.middleware import MAX_HEADER_BYTES
     from serving.settings import ServeSettings
 
     try:  # the refusals the app would make at start-up, as one line before uvicorn starts
-        preflight(ServeSettings(host=host), resolve(host))
+        cfg = ServeSettings(host=host)  # before importing the app, which builds its settings
+        from serving.app import preflight
+
+        preflight(cfg, resolve(host))
+    except ValidationError as exc:
+        raise fail(one_line(exc)) from None
     except (ValueError, RuntimeError, OSError) as exc:
         raise fail(str(exc) if isinstance(exc, ValueError | RuntimeError) else one_line(exc)) from None
     has_champion, problem = registry_champion()

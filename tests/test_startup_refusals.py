@@ -63,6 +63,13 @@ def test_text_limit_may_only_be_lowered(tmp_path: Path) -> None:
     assert_one_line_refusal(run(cmd, env), "refusing to start")
 
 
+def test_micro_batching_settings_are_checked_at_start_up(tmp_path: Path) -> None:
+    env = {**isolated_env(tmp_path), "WEBCARE_ALLOW_OPEN": "true", "WEBCARE_BATCH_MAX_TEXTS": "0"}
+    proc = run([str(WEBCARE), "serve", "--port", str(free_port())], env)
+    assert proc.returncode == 2 and "batch_max_texts" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_cli_errors_keep_brackets(tmp_path: Path) -> None:
     proc = run([str(WEBCARE), "score", "hoi", "--lang", "Dutch"], isolated_env(tmp_path))
     assert proc.returncode == 2
