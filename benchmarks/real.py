@@ -50,11 +50,14 @@ class Config:
     family: str
     options: dict[str, Any] = field(default_factory=dict)
     public: str = ""
+    replied: str = ""
+    """``webcare train --replied``: weak needs_reply rows from reply histories, training only."""
 
 
 CONFIGS = [
     Config("baseline", "baseline"),
     Config("baseline+public", "baseline", public="all"),
+    Config("baseline+replied", "baseline", replied="orangebe,twcs"),
     Config("minilm", "transformer", {"epochs": 3}),
     Config("e5", "transformer", {"epochs": 3, "base_model": "e5-small-multilingual"}),
     Config("e5-pruned", "transformer", {"epochs": 3, "base_model": "e5-small-multilingual-pruned"}),
@@ -76,9 +79,22 @@ def head_score(rows: Sequence[Row], probas: dict[str, np.ndarray], head: str) ->
     return float(score), len(idx)
 
 
-def real_test_rows(settings: Settings) -> list[Row]:
+def real_test_rows(settings: Settings, split: str = "test") -> list[Row]:
     real = load_real(settings.real_labels, settings.shared_datasets)
-    return [r for r in split_rows(real.rows)["test"] if r.sample == "random"]
+    return [r for r in split_rows(real.rows)[split] if r.sample == "random"]
+
+
+def quality_of(model: Any, rows: Sequence[Row]) -> dict[str, Any]:
+    """Each head's target figure on ``rows``, overall and per language."""
+    probas = model.predict_proba(texts_of(rows))
+    quality: dict[str, Any] = {}
+    for h in HEADS:
+        for scope in ("all", *LANGS):
+            rows_idx = [i for i, r in enumerate(rows) if scope == "all" or r.lang == scope]
+            sub = [rows[i] for i in rows_idx]
+            score, n = head_score(sub, {k: v[rows_idx] for k, v in probas.items()}, h.name)
+            quality[f"{h.name}.{scope}"] = {"score": score, "n": n}
+    return quality
 
 
 def run_config(cfg: Config, settings: Settings, work: Path, log: Any) -> dict[str, Any]:
@@ -93,18 +109,13 @@ def run_config(cfg: Config, settings: Settings, work: Path, log: Any) -> dict[st
         options["progress"] = False
         options["resume"] = True  # a re-run reuses a finished fine-tune (same rows, same params)
     family = get_family(cfg.family, **options)
-    result = train(family, [settings.seed_dir], settings, register=False, log=log, public=cfg.public)
+    result = train(family, [settings.seed_dir], settings, register=False, log=log, public=cfg.public,
+                   replied=[n for n in cfg.replied.split(",") if n])  # fmt: skip
     assert result.model is not None
     test = real_test_rows(settings)
     texts = texts_of(test)
     probas = result.model.predict_proba(texts)
-    quality: dict[str, Any] = {}
-    for h in HEADS:
-        for scope in ("all", *LANGS):
-            rows_idx = [i for i, r in enumerate(test) if scope == "all" or r.lang == scope]
-            sub = [test[i] for i in rows_idx]
-            score, n = head_score(sub, {k: v[rows_idx] for k, v in probas.items()}, h.name)
-            quality[f"{h.name}.{scope}"] = {"score": score, "n": n}
+    quality = quality_of(result.model, test)
     m = result.metrics
     seed_rows = [r for r in split_rows(load_dataset([settings.seed_dir]))["test"]]
     seed_probas = result.model.predict_proba(texts_of(seed_rows))
@@ -118,7 +129,9 @@ def run_config(cfg: Config, settings: Settings, work: Path, log: Any) -> dict[st
         "family": cfg.family,
         "options": {k: str(v) for k, v in cfg.options.items()},
         "public": cfg.public,
+        "replied": cfg.replied,
         "quality": quality,
+        "validation": quality_of(result.model, real_test_rows(settings, "validation")),
         "seed": seed,
         "ece.needs_reply": ece,
         "ece.needs_reply.before": m.get("test.real.needs_reply.ece_before"),
@@ -203,7 +216,9 @@ def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         [f"{(r['train_seconds'] or 0) / 60:.1f} min" for r in results], "-")
     lines += ["", "Configurations: " + "; ".join(
         f"`{r['config']}` = {r['family']}" + (f" {r['options']}" if r["options"] else "")
-        + (f", public sets {r['public']}" if r["public"] else "") for r in results) + ".", END]  # fmt: skip
+        + (f", public sets {r['public']}" if r["public"] else "")
+        + (f", weak replied rows from {r['replied']}" if r.get("replied") else "") for r in results)
+        + ".", END]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

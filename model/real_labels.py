@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,8 +86,13 @@ def parse_record(rec: dict[str, str], *, passes: tuple[str, ...] = PASSES) -> Re
     return RealLabel(source, tweet_id, lang, labels, unclear, tags, sample, labeler, pass_)
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, str] | None, str | None]]:
-    """(line, record, error) for every data line; header problems are one error on line 1."""
+def _records(
+    path: Path, columns: Sequence[str] = COLUMNS
+) -> Iterator[tuple[int, dict[str, str] | None, str | None]]:
+    """(line, record, error) for every data line; header problems are one error on line 1.
+
+    ``columns`` are the required header names: model.reply_history reads its history CSVs
+    through this same loop, so both report bad rows the same way."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
@@ -97,7 +102,7 @@ def _records(path: Path) -> Iterator[tuple[int, dict[str, str] | None, str | Non
         yield 0, None, "not valid UTF-8"
         return
     reader = csv.DictReader(text.splitlines())
-    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
     if missing:
         yield 1, None, f"missing column(s) {', '.join(missing)}"
         return

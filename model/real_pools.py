@@ -55,6 +55,9 @@ class PoolMention:
     """When the brand's first answer to this turn was posted, if it answered."""
     brand: str | None = None
     """The care account addressed (the operator's handle), where the pool says."""
+    answers_unseen: int = 0
+    """Answers the pool lists for this turn whose tweets its file does not hold (TWCS files
+    are excerpts): when none of the answers seen is the brand's, whether it replied is unknown."""
 
 
 def mask_user_handles(text: str, brands: set[str] | None) -> str:
@@ -149,7 +152,8 @@ def read_twcs(shared: Path) -> Iterator[PoolMention]:
                 continue
             seen.add(r["tweet_id"])
             parent = by_id.get(r.get("in_response_to_tweet_id") or "")
-            answers = [by_id[a] for a in (r.get("response_tweet_id") or "").split(",") if a in by_id]
+            listed = [a for a in (r.get("response_tweet_id") or "").split(",") if a.strip()]
+            answers = [by_id[a] for a in listed if a in by_id]
             brand_answers = [a for a in answers if a["inbound"].strip().lower() != "true"]
             times = [t for a in brand_answers if (t := _twcs_time(a["created_at"]))]
             yield PoolMention(
@@ -162,6 +166,7 @@ def read_twcs(shared: Path) -> Iterator[PoolMention]:
                 file=rel,
                 replied_at=min(times) if times else None,
                 brand=brand_answers[0]["author_id"] if brand_answers else None,
+                answers_unseen=len(listed) - len(answers),
             )
 
 

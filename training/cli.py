@@ -10,9 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 from model.dataset import dataset_files, iter_errors
+from model.reply_history import CENSOR_HOURS
 from model.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True)
+data_app = typer.Typer(no_args_is_help=True, help="Inspect training data sources.")
+app.add_typer(data_app, name="data")
 console = Console()
 
 
@@ -133,6 +136,17 @@ def train(
             "../shared/datasets) when they load",
         ),
     ] = True,
+    replied: Annotated[
+        str | None,
+        typer.Option(
+            help="add weak needs_reply rows (answered = yes) to TRAINING only, from reply "
+            "histories: comma-separated orangebe,twcs (pools) or a history CSV path; off by "
+            "default (measured: lowers needs_reply F1, see docs/benchmarks.md)"
+        ),
+    ] = None,
+    censor_hours: Annotated[
+        float, typer.Option(help="--replied: unanswered turns this close to the history's end are left out")
+    ] = CENSOR_HOURS,
 ) -> None:
     """Train a model family on the datasets, log it to MLflow and register it."""
     from model.dataset import DatasetError
@@ -157,6 +171,8 @@ def train(
             log=console.print,
             public=public or (),
             real=real,
+            replied=[n for n in (replied or "").split(",") if n.strip()],
+            censor_hours=censor_hours,
         )
     except (DatasetError, ValueError, FileNotFoundError, RuntimeError) as exc:
         raise fail(str(exc)) from None
@@ -230,3 +246,46 @@ def promote(
     except PromotionError as exc:
         raise fail(f"not promoted: {exc}", 1) from None
     console.print(f"champion is now version {cmp.challenger}")
+
+
+@data_app.command("replied-agreement")
+def replied_agreement(
+    source: Annotated[
+        list[str] | None,
+        typer.Option(help="orangebe, twcs or a history CSV path (repeatable); default both pools"),
+    ] = None,
+    censor_hours: Annotated[
+        float, typer.Option(help="unanswered turns this close to the history's end are left out")
+    ] = CENSOR_HOURS,
+) -> None:
+    """How well "the team answered" agrees with the team's needs_reply labels (data/real).
+
+    Per source and language: n, confusion matrix, precision and recall of replied vs
+    needs_reply = yes, and Cohen's kappa. Only tweets in both the history and the labels count.
+    """
+    from model.dataset import DatasetError
+    from model.real_labels import load_real
+    from model.reply_history import agreement, load_replied
+
+    settings = get_settings()
+    try:
+        histories = load_replied(source or ["orangebe", "twcs"], settings.shared_datasets,
+                                 censor_hours=censor_hours)  # fmt: skip
+        real = load_real(settings.real_labels, settings.shared_datasets)
+    except (DatasetError, ValueError, FileNotFoundError) as exc:
+        raise fail(str(exc)) from None
+    for history in histories:
+        console.print(history.summary(), markup=False)
+    if real.skipped:
+        raise fail(real.summary())
+    result = agreement([label for h in histories for label in h.labels], real.rows)
+    if not result:
+        raise fail("no turn of these histories has a real needs_reply label to compare with", 1)
+    table = Table("scope", "n", "tp", "fp", "fn", "tn", "precision", "recall", "kappa",
+                  title="replied vs needs_reply = yes (Cohen's kappa)",
+                  caption="tp replied+yes, fp replied+no, fn unanswered+yes, tn unanswered+no")  # fmt: skip
+    for scope, a in result.items():
+        name = scope.replace("source:real-", "").replace("lang:", "").replace("/", " ")
+        table.add_row(name, str(a.n), str(a.tp), str(a.fp), str(a.fn), str(a.tn),
+                      f"{a.precision:.3f}", f"{a.recall:.3f}", f"{a.kappa:.3f}")  # fmt: skip
+    console.print(table)

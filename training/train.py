@@ -17,7 +17,8 @@ from model.calibration import CalibratedModel, apply_temperature
 from model.dataset import Row, fingerprint, load_dataset
 from model.dataset_versions import mlflow_params
 from model.pyfunc import TriagePyfunc, probas_frame
-from model.real_labels import RealRows, file_sha256, load_real
+from model.real_labels import RealRows, file_sha256, load_real, read_labels
+from model.reply_history import CENSOR_HOURS, for_training, load_replied
 from model.runtime import update_meta
 from model.settings import EXPERIMENT, Settings, configure_mlflow
 from training.adapters import dataset_version, load_public, parse_names
@@ -119,6 +120,31 @@ def load_real_rows(settings: Settings, log: callable = print) -> RealRows:
     return real
 
 
+def replied_rows(
+    names: Sequence[str], settings: Settings, parts: dict[str, list[Row]], *,
+    censor_hours: float = CENSOR_HOURS, log: callable = print,
+) -> list[Row]:
+    """Weak needs_reply rows from reply histories (model.reply_history), for TRAINING only.
+
+    They never join validation or test (so no metric, calibration or gate row is weak), and
+    turns the team labelled or that share a text with a held-out row are left out; the held-out
+    set includes the real validation/test rows even under ``--no-real``, because the gate
+    judges on them."""
+    histories = load_replied(names, settings.shared_datasets, censor_hours=censor_hours)
+    for history in histories:
+        log(history.summary())
+    held_out = [*parts["validation"], *parts["test"]]
+    labelled: set[str] = set()
+    if settings.real_labels.is_file():
+        labelled = {label.key for label in read_labels(settings.real_labels)}
+        real = split_rows(load_real(settings.real_labels, settings.shared_datasets).rows)
+        held_out += [*real["validation"], *real["test"]]
+    rows, dropped = for_training(histories, held_out, labelled)
+    log(f"replied: {len(rows)} weak needs_reply rows added to training only ({dropped} left out: "
+        "labelled by the team or sharing a text with a validation/test row)")
+    return rows
+
+
 def ensure_experiment(settings: Settings) -> str:
     import mlflow
 
@@ -140,10 +166,14 @@ def train(
     log: callable = print,
     public: Sequence[str] | str = (),
     real: bool = True,
+    replied: Sequence[str] = (),
+    censor_hours: float = CENSOR_HOURS,
 ) -> TrainResult:
     """``public`` names sets from training.adapters (e.g. ``["airline", "complaints"]``)
     whose rows are added to every split, read from ``settings.shared_datasets``; ``real``
-    adds the team's labelled real mentions (``settings.real_labels``) when they load."""
+    adds the team's labelled real mentions (``settings.real_labels``) when they load;
+    ``replied`` (``orangebe``, ``twcs`` or history CSV paths) adds weak needs_reply rows
+    from what the team answered to the training split only (see :func:`replied_rows`)."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -153,6 +183,8 @@ def train(
     versions = {n: dataset_version(n, settings.shared_datasets) for n in public_names}
     real_rows = load_real_rows(settings, log) if real else RealRows(skipped="disabled (--no-real)")
     parts = split_rows(load_dataset(sources) + public_rows + real_rows.rows)
+    weak_rows = replied_rows(replied, settings, parts, censor_hours=censor_hours, log=log) if replied else []
+    parts["train"] += weak_rows
     train_rows, val_rows, test_rows = parts["train"], parts["validation"], parts["test"]
     if not train_rows or not test_rows:
         raise ValueError("not enough data: need rows in both the train and test split")
@@ -199,6 +231,9 @@ def train(
             mlflow.log_metrics({f"data.real.{k}": v for k, v in _counts(real_rows.rows).items()})
         else:
             mlflow.set_tag("data.real.skipped", real_rows.skipped or "")
+        if replied:
+            mlflow.log_params({"data.replied": ",".join(replied), "data.replied.rows": len(weak_rows),
+                               "data.replied.censor_hours": censor_hours})  # fmt: skip
         mlflow.log_params(mlflow_params(sources))  # exported versions and their sha256
         mlflow.log_metrics({f"data.train.{k}": v for k, v in _counts(train_rows).items()})
         log(f"training {family.name} on {len(train_rows)} rows ({len(val_rows)} validation)")
