@@ -322,3 +322,23 @@ def test_interrupted_run_resumes_from_its_last_checkpoint(
     final = torch.load(run_dir / "last.pt", weights_only=False)["state"]
     assert final["complete"] and final["global_step"] == 8
     assert runtime.predict_proba(["hello"])["sentiment"].shape == (1, 3)
+
+
+def test_layer_reduced_student_keeps_evenly_spaced_layers() -> None:
+    from transformers import BertConfig, BertModel
+
+    from model.transformer import MultiHeadClassifier, keep_layers
+
+    config = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=6, num_attention_heads=2,
+                        intermediate_size=32)  # fmt: skip
+    encoder = BertModel(config)
+    originals = list(encoder.encoder.layer)
+    assert keep_layers(encoder, 3) == [0, 2, 4]
+    assert list(encoder.encoder.layer) == [originals[0], originals[2], originals[4]]
+    assert encoder.config.num_hidden_layers == 3
+    out = MultiHeadClassifier(encoder)(torch.tensor([[1, 2, 3]]), torch.ones(1, 3, dtype=torch.long))
+    assert out["intent"].shape == (1, len(BY_NAME["intent"].labels))
+    with pytest.raises(ValueError, match="between 1 and 3"):
+        keep_layers(encoder, 4)
+    with pytest.raises(ValueError, match="layers must be at least 1"):
+        TransformerFamily(layers=0)

@@ -119,6 +119,10 @@ def train(
     base_model: Annotated[
         str | None, typer.Option(help="transformer: HF path or id (default: WEBCARE_BASE_MODEL)")
     ] = None,
+    layers: Annotated[
+        int | None,
+        typer.Option(help="transformer: keep this many encoder layers (a faster layer-reduced student)"),
+    ] = None,
     resume: Annotated[
         bool,
         typer.Option(
@@ -161,6 +165,8 @@ def train(
         options["base_model"] = base_model
     if resume:
         options["resume"] = True
+    if layers is not None:
+        options["layers"] = layers
     try:
         family = get_family(model, **options)
         result = run_training(

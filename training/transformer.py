@@ -35,6 +35,7 @@ from training.evaluate import complaint_metrics, head_metrics
 
 ONNX_INT8 = "model.onnx"
 ONNX_FP32 = "model.fp32.onnx"
+ONNX_FUSED = "model.fused.onnx"
 FP32_MAX_DIFF = 1e-3
 """fp32 ONNX must match torch to float rounding; anything larger means a broken graph."""
 
@@ -65,6 +66,9 @@ class TransformerParams:
     seed: int = 13
     checkpoint_every: int = 200
     """Optimizer steps between checkpoints (one is also written at every evaluation)."""
+    layers: int | None = None
+    """Encoder layers to keep (evenly spaced): a layer-reduced student of the base model,
+    faster to serve; None keeps them all."""
     fp32_ffn_layers: int = 3
     """FFN output MatMuls of the first N encoder layers stay fp32 in the int8 graph."""
     parity_max_diff: float = 0.3
@@ -90,6 +94,8 @@ class TransformerParams:
             "fp32_ffn_layers",
         }
         relevant = {k: v for k, v in asdict(self).items() if k not in skip}
+        if relevant.get("layers") is None:  # keys of runs from before the setting stay valid
+            relevant.pop("layers", None)
         digest = hashlib.sha256(json.dumps(relevant, sort_keys=True).encode())
         for ids in (train_ids, validation_ids):
             digest.update("\n".join(sorted(ids)).encode())
@@ -192,6 +198,8 @@ class TransformerFamily:
             raise ValueError("epochs must be at least 1")
         if self.hyper.precision not in ("auto", "bf16", "fp32"):
             raise ValueError("precision must be auto, bf16 or fp32")
+        if self.hyper.layers is not None and self.hyper.layers < 1:
+            raise ValueError("layers must be at least 1")
         self.resume = resume
         self.checkpoint_dir = checkpoint_dir
         self.progress = progress
@@ -274,7 +282,7 @@ class TransformerFamily:
             k: torch.tensor(v, dtype=torch.float32)
             for k, v in class_weights(targets, p.max_class_weight).items()
         }
-        model = MultiHeadClassifier.from_pretrained(base, p.dropout)
+        model = MultiHeadClassifier.from_pretrained(base, p.dropout, p.layers)
         use_bf16 = p.precision == "bf16" or (p.precision == "auto" and bf16_supported())
         if p.freeze_embeddings:
             for param in model.encoder.get_input_embeddings().parameters():
@@ -496,7 +504,11 @@ class TransformerFamily:
 
 
 def _parity(
-    variant: str, got: dict, reference: dict, max_diff: float, hyper: TransformerParams,
+    variant: str,
+    got: dict,
+    reference: dict,
+    max_diff: float,
+    hyper: TransformerParams,
     parity: dict[str, float],
 ) -> list[str]:
     """Record one variant's agreement with torch in ``parity``; the bounds it breaks."""
@@ -531,14 +543,14 @@ def export_and_verify(
     *,
     texts_from: str = "held-out",
 ) -> tuple[OnnxTriageModel, dict[str, float]]:
-    """Export fp32 ONNX, quantise to int8, and check both against torch on ``texts``.
+    """Export fp32 ONNX, fuse it, quantise to int8, and check the graphs against torch on ``texts``.
 
-    Bounds: fp32 within ``FP32_MAX_DIFF`` (a wrong graph, not rounding, if not);
-    int8 within ``hyper.parity_max_diff`` of every torch probability, and the
-    same label on at least ``hyper.parity_min_agreement`` of the (text, head)
-    pairs where torch is not on a near-tie. The parity figures are logged to the
-    active MLflow run and stored in meta.json before a violation raises
-    ExportParityError, so a failed export still leaves its evidence.
+    Bounds: fp32 (and the fused fp32 graph) within ``FP32_MAX_DIFF`` (a wrong graph, not
+    rounding, if not); int8 within ``hyper.parity_max_diff`` of every torch probability, and
+    the same label on at least ``hyper.parity_min_agreement`` of the (text, head) pairs where
+    torch is not on a near-tie. The parity figures are logged to the active MLflow run and
+    stored in meta.json before a violation raises ExportParityError, so a failed export still
+    leaves its evidence.
     """
     from model.transformer import (
         export_onnx,
@@ -552,38 +564,48 @@ def export_and_verify(
     out.mkdir(parents=True)
     inputs = export_onnx(model, tok, out / ONNX_FP32)
     tok.save(str(out / "tokenizer.json"))
-    layers = int(getattr(model.encoder.config, "num_hidden_layers", hyper.fp32_ffn_layers))
-    # more FFN output MatMuls stay fp32 only when the int8 graph fails the check: the
-    # fewest that pass, by measurement (deeper encoders need more; e5-small needs all 12)
-    first = min(hyper.fp32_ffn_layers, layers)
-    plan = sorted({first, *(n for n in (6, layers) if first < n <= layers)})
+    config = model.encoder.config
+    layers = int(getattr(config, "num_hidden_layers", hyper.fp32_ffn_layers))
+    meta: dict[str, object] = {
+        "onnx": ONNX_FP32,
+        "tokenizer": "tokenizer.json",
+        "max_length": hyper.max_length,
+        "pad_id": pad_id(tok),
+        "inputs": inputs,
+        "labels": {h.name: list(h.labels) for h in HEADS},
+        "base_model": hyper.base_model,
+        "num_heads": int(config.num_attention_heads),
+        "hidden_size": int(config.hidden_size),
+    }
+    write_meta(out, "onnx", TransformerFamily.name, **meta)
     reference = torch_predict_proba(model, tok, texts)
     parity: dict[str, float] = {"parity.n_texts": float(len(texts))}
-    failures: list[str] = []
-    meta: dict[str, object] = {}
-    for attempt, fp32_layers in enumerate(plan):
-        keep_fp32 = ffn_output_matmuls(out / ONNX_FP32, fp32_layers)
-        quantize_int8(out / ONNX_FP32, out / ONNX_INT8, keep_fp32)
-        meta = {
-            "onnx": ONNX_INT8,
-            "tokenizer": "tokenizer.json",
-            "max_length": hyper.max_length,
-            "pad_id": pad_id(tok),
-            "inputs": inputs,
-            "labels": {h.name: list(h.labels) for h in HEADS},
-            "base_model": hyper.base_model,
-            "quantization": "onnxruntime dynamic int8, per-channel weights",
-            "fp32_ffn_layers": fp32_layers,
-            "fp32_nodes": keep_fp32,
-        }
+    failures = check_parity(out, {"fp32": (ONNX_FP32, FP32_MAX_DIFF)}, texts, reference, hyper, parity)
+    source, fusion = _fuse(out, config, texts, reference, hyper, parity)
+    # more FFN MatMuls stay fp32 only when the int8 graph fails the check: the fewest that
+    # pass, by measurement (deeper encoders need more; the fine-tuned e5-small needed both
+    # MatMuls of all 12 FFNs, benchmarks.export), fastest first
+    first = min(hyper.fp32_ffn_layers, layers)
+    plan = [(n, False) for n in sorted({first, *(n for n in (6, layers) if first < n <= layers)})]
+    plan.append((layers, True))
+    for fp32_layers, whole_ffn in plan if not failures else ():
+        keep_fp32 = ffn_output_matmuls(out / source, fp32_layers, whole_ffn=whole_ffn)
+        quantize_int8(out / source, out / ONNX_INT8, keep_fp32)
+        meta.update(
+            onnx=ONNX_INT8,
+            graph=fusion,
+            quantization="onnxruntime dynamic int8, per-channel QInt8 weights",
+            fp32_ffn_layers=fp32_layers,
+            fp32_ffn="both MatMuls" if whole_ffn else "output MatMul",
+            fp32_nodes=keep_fp32,
+        )
         write_meta(out, "onnx", TransformerFamily.name, **meta)
-        variants = (("fp32", ONNX_FP32, FP32_MAX_DIFF),) if attempt == 0 else ()
-        failures = [f for f in failures if f.startswith("fp32")]
-        for variant, file, max_diff in (*variants, ("int8", ONNX_INT8, hyper.parity_max_diff)):
-            got = OnnxTriageModel.load(out, onnx_file=file).predict_proba(texts)
-            failures += _parity(variant, got, reference, max_diff, hyper, parity)
+        failures = check_parity(
+            out, {"int8": (ONNX_INT8, hyper.parity_max_diff)}, texts, reference, hyper, parity
+        )
         parity["parity.int8.fp32_ffn_layers"] = float(fp32_layers)
-        if not any(f.startswith("int8") for f in failures) or any(f.startswith("fp32") for f in failures):
+        parity["parity.int8.fp32_whole_ffn"] = float(whole_ffn)
+        if not failures:
             break
     _log_mlflow(parity)
     meta["parity"] = {"texts": f"{len(texts)} {texts_from} texts", **parity}
@@ -594,3 +616,45 @@ def export_and_verify(
             f"{len(texts)} {texts_from} texts: " + "; ".join(failures)
         )
     return OnnxTriageModel.load(out), parity
+
+
+def check_parity(
+    folder: Path,
+    variants: dict[str, tuple[str, float]],
+    texts: Sequence[str],
+    reference: dict[str, np.ndarray],
+    hyper: TransformerParams,
+    parity: dict[str, float],
+) -> list[str]:
+    """Run each ``{variant: (onnx file, max |p - p_torch|)}`` of ``folder`` on ``texts``; the
+    bounds they break (empty: all within bounds). Figures go into ``parity``."""
+    failures: list[str] = []
+    for variant, (file, max_diff) in variants.items():
+        got = OnnxTriageModel.load(folder, onnx_file=file).predict_proba(texts)
+        failures += _parity(variant, got, reference, max_diff, hyper, parity)
+    return failures
+
+
+def _fuse(
+    out: Path,
+    config: Any,
+    texts: Sequence[str],
+    reference: dict[str, np.ndarray],
+    hyper: TransformerParams,
+    parity: dict[str, float],
+) -> tuple[str, dict[str, object]]:
+    """The graph to quantise: the BERT-fused one when the fusions apply and it still matches
+    torch, else the plain export (with the reason in meta.json)."""
+    from model.transformer import fuse_bert
+
+    try:
+        ops = fuse_bert(out / ONNX_FP32, out / ONNX_FUSED, config.num_attention_heads, config.hidden_size)
+    except Exception as exc:  # noqa: BLE001 - an architecture the fusions do not know
+        return ONNX_FP32, {"fused": False, "reason": f"fusion failed: {type(exc).__name__}: {exc}"[:300]}
+    if not ops.get("Attention"):
+        (out / ONNX_FUSED).unlink(missing_ok=True)
+        return ONNX_FP32, {"fused": False, "reason": "no attention subgraph matched", "fused_ops": ops}
+    failures = check_parity(out, {"fused": (ONNX_FUSED, FP32_MAX_DIFF)}, texts, reference, hyper, parity)
+    if failures:
+        return ONNX_FP32, {"fused": False, "reason": "; ".join(failures), "fused_ops": ops}
+    return ONNX_FUSED, {"fused": True, "fused_ops": ops}
