@@ -84,7 +84,7 @@ def create_app(cfg: ServeSettings | None = None) -> FastAPI:
         app.state.feedback = FeedbackStore(feedback_url(settings.var_dir))
         app.state.records = report_router.open_records(app.state.feedback, cfg)
         app.state.record_scores = cfg.record_scores
-        app.state.languages = LanguageIdentifier()
+        app.state.languages = LanguageIdentifier(cfg.language_accuracy)
         # lingua loads its n-gram models lazily (~1.5 s): warm up off the request path
         threading.Thread(target=app.state.languages.detect, args=("warm up",), daemon=True).start()
         manager = ModelManager(

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from model.dataset import MAX_TEXT_CHARS as DATASET_MAX_TEXT_CHARS
 from model.settings import CHAMPION, PROJECT_ROOT
+from serving.language import DEFAULT_ACCURACY, Accuracy
 
 MAX_BATCH = int(os.environ.get("WEBCARE_MAX_BATCH", "256"))
 
@@ -70,6 +71,9 @@ class ServeSettings(BaseSettings):
         ge=0,
         le=50,
         description="micro-batching: how long the oldest queued request may wait for company",
+    )
+    language_accuracy: Accuracy = Field(
+        DEFAULT_ACCURACY, description="lingua mode for mentions without lang: low (14 MB) or high (190 MB)"
     )
     record_retention_days: int = Field(90, ge=0, description="delete score records older than this; 0 = keep")
 
