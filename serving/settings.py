@@ -67,7 +67,7 @@ class ServeSettings(BaseSettings):
         32, ge=1, le=MAX_BATCH, description="micro-batching: most texts in one model call"
     )
     batch_wait_ms: float = Field(
-        0.0,
+        2.0,
         ge=0,
         le=50,
         description="micro-batching: how long the oldest queued request may wait for company",
