@@ -36,7 +36,7 @@ HISTORY = [
     ["m1", "@AcmeCare @sanne_x mijn factuur klopt niet", "2026-01-01T09:00:00Z", "2026-01-01T09:30:00Z"],
     ["m2", "Is er een storing in Gent?", "2026-01-01T10:00:00+01:00", "2026-01-01T09:05:00Z"],
     ["m3", "top, het werkt weer, bedankt", "2026-01-01T12:00:00", ""],
-    ["m4", "nog steeds geen bereik", "2026-01-05T08:00:00Z", ""],
+    ["m4", "bereik is in de kelder weg sinds maandag", "2026-01-05T08:00:00Z", ""],
     ["m5", "wanneer komt de monteur?", "2026-01-05T09:00:00Z", "2026-01-05T10:00:00Z"],
 ]  # fmt: skip
 """m3 has no offset (read as UTC); m4 is unanswered 2 h before the file's last time: censored."""
@@ -125,8 +125,8 @@ def test_pool_path_is_the_same_code_path_and_unknown_replies_are_left_out(tmp_pa
     assert not by_id["103"].replied and by_id["103"].row.context is not None
     assert orange.censored == 1 and "104" not in by_id and "102" not in by_id  # 102: the operator
     # a TWCS turn whose answers lie outside the file is unknown, never "no"
-    spotify = [["7", "901", "True", "Tue Mar 05 08:00:00 +0000 2024", "@SpotifyCares app crashes", "8", ""],
-               ["9", "903", "True", "Tue Mar 01 08:00:00 +0000 2024", "@SpotifyCares playlist gone", "", ""]]
+    spotify = [["7", "901", "True", "Tue Mar 05 08:00:00 +0000 2024", "@SpotifyCares invented test tweet one", "8", ""],
+               ["9", "903", "True", "Tue Mar 01 08:00:00 +0000 2024", "@SpotifyCares invented test tweet two", "", ""]]
     _csv(shared / "twcs/twcs_spotifycares_inbound_15k.csv", TWCS_HEADER, spotify)
     twcs = pool_history("twcs", shared)
     ids = {label.tweet_id: label.replied for label in twcs.labels}
