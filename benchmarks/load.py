@@ -31,7 +31,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import free_port, running_api
+from tests.servers import free_port, running_api, stop, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 SINGLE_TEXT = "Al 3 dagen geen internet, wanneer wordt dit opgelost?"
@@ -150,25 +150,10 @@ def mlflow_server(alias: str) -> Iterator[tuple[str, int, float]]:
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"mlflow models serve exited with {proc.returncode}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("mlflow models serve not ready after 180 s")
-            time.sleep(0.05)
+        wait_for_http(proc, f"http://127.0.0.1:{port}/ping", 180, "mlflow models serve")
         yield f"http://127.0.0.1:{port}", proc.pid, time.perf_counter() - started
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 def mlflow(alias: str, seconds: int) -> dict[str, object]:

@@ -22,6 +22,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_for_http(proc: subprocess.Popen, url: str, timeout: float, what: str) -> None:
+    """Poll ``url`` until it answers 200; fail if ``proc`` exits first or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not ready after {timeout}s")
+        time.sleep(0.02)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM (uvicorn drains), then SIGKILL if it does not exit in time."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 class ApiUrl(str):
     """The server's base URL, also carrying its pid and how long it took to get ready."""
 
@@ -66,26 +91,11 @@ def running_api(
     url = ApiUrl(f"http://127.0.0.1:{port}")
     url.pid = proc.pid
     try:
-        deadline = time.monotonic() + timeout
         path = "/readyz" if wait_ready else "/healthz"
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"API exited with {proc.returncode}; see {log}")
-            try:
-                if httpx.get(url + path, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"API not ready after {timeout}s")
-            time.sleep(0.02)
+        wait_for_http(proc, url + path, timeout, f"API (see {log})")
         url.ready_s = time.perf_counter() - started
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         if log:
             out.close()

@@ -59,7 +59,7 @@ def fake_shared(root: Path, n: int = 0) -> Path:
     _csv(root / "twcs/twcs_first5000.csv", TWCS_HEADER, first)
     spotify = [
         ["2", "900", "True", "Mon Mar 04 10:05:00 +0000 2024", "@acmecare my parcel never came", "", ""],
-        ["7", "901", "True", "Tue Mar 05 08:00:00 +0000 2024", "@SpotifyCares invented test tweet one @902", "", ""],
+        ["7", "901", "True", "Tue Mar 05 08:00:00 +0000 2024", "@SpotifyCares made-up one @902", "", ""],
     ]  # fmt: skip
     _csv(root / "twcs/twcs_spotifycares_inbound_15k.csv", TWCS_HEADER, spotify)
     return root
@@ -96,7 +96,7 @@ def test_loader_joins_text_and_context_and_masks_handles(tmp_path: Path) -> None
     assert rows["real-orangebe:103"].context.startswith("@user Vervelend!")  # the operator's turn
     assert rows["real-orangebe:103"].labels["intent"] == "praise"
     assert rows["real-twcs:2"].context is None and rows["real-twcs:2"].domain == "acmecare"
-    assert rows["real-twcs:7"].text == "@SpotifyCares invented test tweet one @user"
+    assert rows["real-twcs:7"].text == "@SpotifyCares made-up one @user"
     assert all(r.source.startswith("real-") and r.sample == "random" for r in rows.values())
     assert "4 rows of 4 labels" in real.summary()
 

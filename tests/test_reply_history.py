@@ -125,8 +125,8 @@ def test_pool_path_is_the_same_code_path_and_unknown_replies_are_left_out(tmp_pa
     assert not by_id["103"].replied and by_id["103"].row.context is not None
     assert orange.censored == 1 and "104" not in by_id and "102" not in by_id  # 102: the operator
     # a TWCS turn whose answers lie outside the file is unknown, never "no"
-    spotify = [["7", "901", "True", "Tue Mar 05 08:00:00 +0000 2024", "@SpotifyCares invented test tweet one", "8", ""],
-               ["9", "903", "True", "Tue Mar 01 08:00:00 +0000 2024", "@SpotifyCares invented test tweet two", "", ""]]
+    spotify = [["7", "901", "True", "Tue Mar 05 08:00:00 +0000 2024", "@SpotifyCares made-up one", "8", ""],
+               ["9", "903", "True", "Tue Mar 01 08:00:00 +0000 2024", "@SpotifyCares made-up two", "", ""]]
     _csv(shared / "twcs/twcs_spotifycares_inbound_15k.csv", TWCS_HEADER, spotify)
     twcs = pool_history("twcs", shared)
     ids = {label.tweet_id: label.replied for label in twcs.labels}
