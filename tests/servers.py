@@ -22,12 +22,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_http(proc: subprocess.Popen, url: str, timeout: float, what: str) -> None:
+def wait_for_http(proc: subprocess.Popen, url: str, timeout: float, what: str, hint: str = "") -> None:
     """Poll ``url`` until it answers 200; fail if ``proc`` exits first or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     while True:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
+            raise RuntimeError(f"{what} exited with {proc.returncode}{hint}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
@@ -92,7 +92,7 @@ def running_api(
     url.pid = proc.pid
     try:
         path = "/readyz" if wait_ready else "/healthz"
-        wait_for_http(proc, url + path, timeout, f"API (see {log})")
+        wait_for_http(proc, url + path, timeout, "API", f"; see {log}")
         url.ready_s = time.perf_counter() - started
         yield url
     finally:
