@@ -9,7 +9,9 @@ Each configuration trains through ``training.train.train`` (the same code path a
 MLflow store under ``var/benchmarks/``, so the figures are those of the artefact
 the registry would serve. Only the random-sample real rows are scored. The
 result is written into docs/benchmarks.md between the ``real:start``/``real:end``
-markers and as JSON beside the store.
+markers and as JSON beside the store. Each store registers its model as champion, so
+``MLFLOW_TRACKING_URI=sqlite:///var/benchmarks/real/<config>/mlflow.db python -m
+benchmarks.load`` measures the served speed and memory of exactly that model.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -61,6 +64,8 @@ CONFIGS = [
     Config("minilm", "transformer", {"epochs": 3}),
     Config("e5", "transformer", {"epochs": 3, "base_model": "e5-small-multilingual"}),
     Config("e5-pruned", "transformer", {"epochs": 3, "base_model": "e5-small-multilingual-pruned"}),
+    Config("e5-pruned+public", "transformer", {"epochs": 1, "base_model": "e5-small-multilingual-pruned"},
+           public="all"),
 ]
 
 
@@ -101,15 +106,17 @@ def run_config(cfg: Config, settings: Settings, work: Path, log: Any) -> dict[st
     from training.train import train
 
     store = work / cfg.name
+    shutil.rmtree(store, ignore_errors=True)  # a fresh registry: its champion is this run's model
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{store / 'mlflow.db'}"
-    store.mkdir(parents=True, exist_ok=True)
+    store.mkdir(parents=True)
     options = dict(cfg.options)
     if cfg.family == "transformer":
         options["checkpoint_dir"] = work / "checkpoints" / cfg.name
         options["progress"] = False
         options["resume"] = True  # a re-run reuses a finished fine-tune (same rows, same params)
     family = get_family(cfg.family, **options)
-    result = train(family, [settings.seed_dir], settings, register=False, log=log, public=cfg.public,
+    # registered in the configuration's own store, so benchmarks.load can serve exactly this model
+    result = train(family, [settings.seed_dir], settings, register=True, log=log, public=cfg.public,
                    replied=[n for n in cfg.replied.split(",") if n])  # fmt: skip
     assert result.model is not None
     test = real_test_rows(settings)
