@@ -21,6 +21,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 THREADS_ENV = "WEBCARE_ORT_THREADS"
+SPIN_ENV = "WEBCARE_ORT_SPIN"
 BATCH_SIZE = 64
 
 
@@ -46,7 +47,19 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if not spinning():
+        # idle intra-op threads sleep instead of spinning, leaving the cores to the Python
+        # work (parsing, priority, routing) that shares them between model calls
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
+
+
+def spinning() -> bool:
+    """``WEBCARE_ORT_SPIN`` (default ``1``): whether idle intra-op threads spin."""
+    value = os.environ.get(SPIN_ENV, "1").strip().lower()
+    if value not in ("0", "1", "true", "false"):
+        raise ValueError(f"{SPIN_ENV} must be 0 or 1 (got {value!r})")
+    return value in ("1", "true")
 
 
 class OnnxTriageModel:
