@@ -72,6 +72,10 @@ class ServeSettings(BaseSettings):
         le=50,
         description="micro-batching: how long the oldest queued request may wait for company",
     )
+    ort_threads: int | None = Field(
+        None, ge=1, le=64, description="ONNX Runtime intra-op threads (read by model.onnx_runtime)"
+    )
+    ort_spin: bool = Field(True, description="whether idle ONNX Runtime threads spin (model.onnx_runtime)")
     language_accuracy: Accuracy = Field(
         DEFAULT_ACCURACY, description="lingua mode for mentions without lang: low (14 MB) or high (190 MB)"
     )

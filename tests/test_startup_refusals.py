@@ -70,6 +70,13 @@ def test_micro_batching_settings_are_checked_at_start_up(tmp_path: Path) -> None
     assert "Traceback" not in proc.stderr
 
 
+def test_onnx_runtime_settings_are_checked_at_start_up(tmp_path: Path) -> None:
+    env = {**isolated_env(tmp_path), "WEBCARE_ALLOW_OPEN": "true", "WEBCARE_ORT_SPIN": "sometimes"}
+    proc = run([str(WEBCARE), "serve", "--port", str(free_port())], env)
+    assert proc.returncode == 2 and "ort_spin" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_cli_errors_keep_brackets(tmp_path: Path) -> None:
     proc = run([str(WEBCARE), "score", "hoi", "--lang", "Dutch"], isolated_env(tmp_path))
     assert proc.returncode == 2
