@@ -4,7 +4,9 @@ One model call per single-mention request leaves the int8 kernels mostly idle (a
 texts costs far less than 8 calls on one) while the requests queue behind each other anyway.
 As in Triton's dynamic batcher, requests wait in a queue; when the runtime is free the worker
 takes what is queued, and waits at most ``max_wait_s`` (counted from the oldest request's
-arrival) for more, up to ``max_texts`` texts. The call runs in one worker thread so the event
+arrival) for more, up to ``max_texts`` texts. The wait adapts to traffic: it is skipped while
+requests come one at a time (the previous call had no company and nothing queued behind it),
+so a lone client does not pay for company that never comes. The call runs in one worker thread so the event
 loop keeps accepting (and queueing) while the model works: under load the next batch fills by
 itself. A request is never split: one larger than ``max_texts`` is a call of its own.
 
@@ -55,6 +57,8 @@ class MicroBatcher:
         self._arrival: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="model-call")
+        self._company = True
+        """whether the previous call had company (several requests, or more queued behind it)"""
 
     async def predict(self, model: LoadedModel, texts: Sequence[str]) -> Probas:
         loop = asyncio.get_running_loop()
@@ -93,7 +97,7 @@ class MicroBatcher:
         assert self._arrival is not None
         first = self._queue.popleft()
         batch, n = [first], len(first.texts)
-        deadline = first.arrived + self.max_wait_s
+        deadline = first.arrived + (self.max_wait_s if self._company else 0.0)
         while n < self.max_texts:
             if self._queue:
                 nxt = self._queue[0]
@@ -130,6 +134,7 @@ class MicroBatcher:
             return
         finally:
             MODEL_CALL.observe(time.perf_counter() - started)
+            self._company = len(batch) > 1 or bool(self._queue)
         start = 0
         for r in batch:
             end = start + len(r.texts)

@@ -122,6 +122,28 @@ def test_a_lone_request_waits_at_most_the_wait_bound_and_gathers_company_meanwhi
     assert wait * 0.9 <= took < wait + 1.5  # waited for company, but not past the bound
 
 
+def test_requests_that_come_one_at_a_time_do_not_wait_for_company() -> None:
+    runtime = EchoRuntime(1.0)
+    model = loaded(runtime)
+    wait = 1.0
+
+    async def main() -> tuple[float, float]:
+        batcher = MicroBatcher(max_texts=64, max_wait_s=wait)
+        started = time.perf_counter()
+        await batcher.predict(model, ["1"])  # no call yet to judge by: waits for company
+        first = time.perf_counter() - started
+        started = time.perf_counter()
+        await batcher.predict(model, ["2"])  # the previous call was alone: no wait
+        second = time.perf_counter() - started
+        await batcher.close()
+        return first, second
+
+    first, second = asyncio.run(main())
+    assert first >= wait * 0.9
+    assert second < wait / 2
+    assert runtime.calls == [["1"], ["2"]]
+
+
 def test_a_full_batch_does_not_wait() -> None:
     runtime = EchoRuntime(1.0)
 
