@@ -51,3 +51,17 @@ def test_complaint_only_source_does_not_collapse_english_intent() -> None:
         assert mixed[key] >= alone[key] - 0.05, (key, alone[key], mixed[key])
     predicted = mixed_model.predict_proba(texts_of(test))["intent"].argmax(axis=1)
     assert (predicted == 0).mean() < 0.5  # complaint is class 0: not everything is a complaint
+
+
+def test_transformer_options_are_refused_for_the_baseline() -> None:
+    """``--layers`` or ``--epochs`` with the baseline would be silently ignored otherwise."""
+    from typer.testing import CliRunner
+
+    from training.families import get_family
+    from webcare_cli import app
+
+    with pytest.raises(ValueError, match="--layers, --base-model"):
+        get_family("baseline", layers=6, base_model="x")
+    result = CliRunner().invoke(app, ["train", "--model", "baseline", "--epochs", "2"])
+    assert result.exit_code != 0 and "--epochs" in result.output, result.output
+    assert get_family("baseline").name == "baseline"

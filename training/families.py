@@ -78,6 +78,9 @@ class BaselineFamily:
 
 def get_family(name: str, **options: object) -> Family:
     if name == "baseline":
+        if options:  # a silently ignored --layers or --epochs would mislead the comparison
+            given = ", ".join("--" + k.replace("_", "-") for k in options)
+            raise ValueError(f"{given}: transformer options; the baseline takes none (--model transformer)")
         return BaselineFamily()
     if name == "transformer":
         from training.transformer import TransformerFamily
