@@ -64,8 +64,10 @@ CONFIGS = [
     Config("minilm", "transformer", {"epochs": 3}),
     Config("e5", "transformer", {"epochs": 3, "base_model": "e5-small-multilingual"}),
     Config("e5-pruned", "transformer", {"epochs": 3, "base_model": "e5-small-multilingual-pruned"}),
+    Config("e5-pruned-6l", "transformer",
+           {"epochs": 3, "base_model": "e5-small-multilingual-pruned", "layers": 6}),  # fmt: skip
     Config("e5-pruned+public", "transformer", {"epochs": 1, "base_model": "e5-small-multilingual-pruned"},
-           public="all"),
+           public="all"),  # fmt: skip
 ]
 
 
