@@ -160,15 +160,26 @@ def fmt(v: float | None, d: int = 3) -> str:
     return "-" if v is None or v != v else f"{v:.{d}f}"
 
 
+def _when(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    """The run's date, or the span of the configurations' own dates when they were measured
+    by several runs (``--only`` adds to the saved results)."""
+    dates = sorted({r["measured"] for r in results if r.get("measured")})
+    if len(dates) < 2 and len(dates) == len(results):
+        return dates[0] if dates else meta["date"]
+    return f"{dates[0]} to {dates[-1]} over several runs" if dates else meta["date"]
+
+
 def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     names = [r["config"] for r in results]
     lines = [
         START,
         "## Real traffic: the frozen real test split",
         "",
-        f"Measured {meta['date']} by `{meta['command']}` ({meta['machine']['cpu']}, "
-        f"{meta['machine']['cores']} cores; 1-minute load average {meta['load']:.1f} at the end: "
-        "speed figures are only as good as that). Rows: the random-sample real test rows of "
+        f"Measured {_when(results, meta)} by `{meta['command']}` ({meta['machine']['cpu']}, "
+        f"{meta['machine']['cores']} cores; "
+        + (f"1-minute load average {meta['load']:.1f} at the end: " if meta.get("load") is not None else "")
+        + "speed figures are only as good as the machine was quiet). "
+        "Rows: the random-sample real test rows of "
         f"[data/real](../data/real/README.md) ({results[0]['n_test']} mentions; hash split, frozen). "
         "Every configuration trains on seed + real train rows (+ the public sets where named), "
         "through `webcare train`'s code path, and is scored as served (calibrated; int8 ONNX for "
@@ -269,11 +280,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if cfg.name in wanted:
                 print(f"== {cfg.name}", file=sys.stderr)
                 results[cfg.name] = run_config(cfg, settings, work, lambda *a: print(*a, file=sys.stderr))
+                results[cfg.name]["measured"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
                 saved.write_text(json.dumps(results, indent=2, default=str))
     ordered = [results[c.name] for c in CONFIGS if c.name in results]
     meta = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "command": ".venv/bin/python -m benchmarks.real" + (f" --only {args.only}" if args.only else ""),
-            "machine": machine(), "load": os.getloadavg()[0]}  # fmt: skip
+            "machine": machine(), "load": None if args.render_only else os.getloadavg()[0]}  # fmt: skip
     write_section(args.out, render(ordered, meta))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
