@@ -39,7 +39,7 @@ def fake_shared(root: Path, n: int = 0) -> Path:
     """An invented folder shaped like ../shared/datasets (texts written for the test)."""
     orange = [
         ["0", "0", "101", "klant_een", "0", "2020-05-01 10:00:00", "nl", "", "",
-         "@OrangeBENL @klant_twee al 2 dagen geen internet in Gent"],
+         "@OrangeBENL @klant_twee testzin: modem knippert paars"],
         ["0", "1", "102", "OrangeBENL", "1", "2020-05-01 10:20:00", "nl", "101", "klant_een",
          "@klant_een Vervelend! Stuur je ons een DM met je klantnummer? ^AB"],
         ["0", "2", "103", "klant_een", "0", "2020-05-01 10:25:00", "nl", "102", "OrangeBENL",
@@ -48,7 +48,7 @@ def fake_shared(root: Path, n: int = 0) -> Path:
          "@OrangeBENL Bonjour, quel est le prix de la fibre ?"],
     ]  # fmt: skip
     orange += [[str(10 + i), "0", str(200 + i), f"k{i}", "0", "2020-05-03 09:00:00", "nl", "", "",
-                f"@OrangeBENL vraag nummer {i} over mijn abonnement"] for i in range(n)]  # fmt: skip
+                f"@OrangeBENL verzonnen testvraag {i} over de paarse modem"] for i in range(n)]  # fmt: skip
     _csv(root / "orangebe_webcare/conversations.csv", ORANGE_HEADER, orange)
     first = [
         ["1", "acmecare", "False", "Mon Mar 04 10:20:00 +0000 2024", "@900 Sorry! Which order?", "", "2"],
@@ -91,7 +91,7 @@ def test_loader_joins_text_and_context_and_masks_handles(tmp_path: Path) -> None
     assert real.missing_ids == 0 and real.skipped is None
     rows = {r.id: r for r in real.rows}
     assert sorted(rows) == ["real-orangebe:101", "real-orangebe:103", "real-twcs:2", "real-twcs:7"]
-    assert rows["real-orangebe:101"].text == "@OrangeBENL @user al 2 dagen geen internet in Gent"
+    assert rows["real-orangebe:101"].text == "@OrangeBENL @user testzin: modem knippert paars"
     assert rows["real-orangebe:101"].context is None
     assert rows["real-orangebe:103"].context.startswith("@user Vervelend!")  # the operator's turn
     assert rows["real-orangebe:103"].labels["intent"] == "praise"

@@ -33,11 +33,11 @@ from webcare_cli import app
 
 HEADER = ["mention_id", "text", "created_at", "replied_at"]
 HISTORY = [
-    ["m1", "@AcmeCare @sanne_x mijn factuur klopt niet", "2026-01-01T09:00:00Z", "2026-01-01T09:30:00Z"],
-    ["m2", "Is er een storing in Gent?", "2026-01-01T10:00:00+01:00", "2026-01-01T09:05:00Z"],
+    ["m1", "@AcmeCare @sanne_x testklacht paarse modem", "2026-01-01T09:00:00Z", "2026-01-01T09:30:00Z"],
+    ["m2", "Testvraag: paarse modem overal?", "2026-01-01T10:00:00+01:00", "2026-01-01T09:05:00Z"],
     ["m3", "top, het werkt weer, bedankt", "2026-01-01T12:00:00", ""],
     ["m4", "bereik is in de kelder weg sinds maandag", "2026-01-05T08:00:00Z", ""],
-    ["m5", "wanneer komt de monteur?", "2026-01-05T09:00:00Z", "2026-01-05T10:00:00Z"],
+    ["m5", "testzin over een verzonnen afspraak", "2026-01-05T09:00:00Z", "2026-01-05T10:00:00Z"],
 ]  # fmt: skip
 """m3 has no offset (read as UTC); m4 is unanswered 2 h before the file's last time: censored."""
 
@@ -63,7 +63,7 @@ def test_csv_history_gives_replied_unanswered_and_leaves_censored_out(tmp_path: 
         assert label.row.source == HISTORY_SOURCE and label.row.sample is None
         assert all(label.row.labels[h] is None for h in HEAD_NAMES if h != "needs_reply")
     # handles are masked the way the pools mask them: the brand stays, the user does not
-    assert by_id["replied-history:m1"].row.text == "@AcmeCare @user mijn factuur klopt niet"
+    assert by_id["replied-history:m1"].row.text == "@AcmeCare @user testklacht paarse modem"
     assert "censored" in result.summary() and "factuur" not in result.summary()
 
 
@@ -79,10 +79,10 @@ def test_censoring_window_is_what_decides(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        (["m9", "waar blijft mijn pakket", "2026-01-02T10:00:00Z", "2026-01-02T09:00:00Z"],
+        (["m9", "verzonnen testregel negen", "2026-01-02T10:00:00Z", "2026-01-02T09:00:00Z"],
          "replied_at is before created_at"),
-        (["m9", "waar blijft mijn pakket", "gisteren", ""], "created_at is not an ISO-8601 time"),
-        (["m9", "waar blijft mijn pakket", "2026-01-02T10:00:00Z", "2026-13-02"], "replied_at is not"),
+        (["m9", "verzonnen testregel negen", "gisteren", ""], "created_at is not an ISO-8601 time"),
+        (["m9", "verzonnen testregel negen", "2026-01-02T10:00:00Z", "2026-13-02"], "replied_at is not"),
         (["m9", "", "2026-01-02T10:00:00Z", ""], "empty text"),
         (["m1", "dubbel", "2026-01-02T10:00:00Z", ""], "duplicate mention_id (first on line 2)"),
         (["m9", "te weinig velden"], "wrong number of fields"),
@@ -120,7 +120,7 @@ def test_pool_path_is_the_same_code_path_and_unknown_replies_are_left_out(tmp_pa
     # time (104, on 2 May 09:00): "no"; 104 itself is unanswered within the window: censored
     assert by_id["101"].replied and by_id["101"].response_seconds == 1200
     assert by_id["101"].row.source == "replied-orangebe" and by_id["101"].pool == "real-orangebe"
-    assert by_id["101"].row.text.startswith("@OrangeBENL @user al 2 dagen")
+    assert by_id["101"].row.text.startswith("@OrangeBENL @user testzin:")
     assert by_id["101"].row.domain == "telecom" and by_id["101"].row.context is None
     assert not by_id["103"].replied and by_id["103"].row.context is not None
     assert orange.censored == 1 and "104" not in by_id and "102" not in by_id  # 102: the operator
@@ -239,7 +239,7 @@ def test_training_with_replied_rows_keeps_them_out_of_validation_and_test(
     parts = split_rows(load_dataset([settings.seed_dir]))
     test_text = next(r.text for r in parts["test"] if "@" not in r.text)
     when = datetime(2026, 1, 1, 9, tzinfo=UTC).isoformat()
-    rows = [[f"h{i}", f"uitgevonden vraag {i} over mijn abonnement", when, when if i % 2 else ""]
+    rows = [[f"h{i}", f"verzonnen testvraag {i} over de paarse modem", when, when if i % 2 else ""]
             for i in range(40)]  # fmt: skip
     rows.append(["leak", test_text, when, when])  # a seed test text: must not be trained on
     rows.append(["end", "laatste bericht", "2026-02-01T00:00:00Z", "2026-02-01T00:01:00Z"])
