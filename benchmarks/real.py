@@ -163,10 +163,12 @@ def fmt(v: float | None, d: int = 3) -> str:
 def _when(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     """The run's date, or the span of the configurations' own dates when they were measured
     by several runs (``--only`` adds to the saved results)."""
-    dates = sorted({r["measured"] for r in results if r.get("measured")})
-    if len(dates) < 2 and len(dates) == len(results):
-        return dates[0] if dates else meta["date"]
-    return f"{dates[0]} to {dates[-1]} over several runs" if dates else meta["date"]
+    dates = sorted(r["measured"] for r in results if r.get("measured"))
+    if not dates:
+        return meta["date"]
+    if dates[0] == dates[-1] and len(dates) == len(results):
+        return dates[0]
+    return f"{dates[0]} to {dates[-1]} over several runs"
 
 
 def render(results: list[dict[str, Any]], meta: dict[str, Any]) -> str:

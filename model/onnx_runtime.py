@@ -54,16 +54,16 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     return options
 
 
-_TRUE, _FALSE = {"1", "true", "t", "yes", "y", "on"}, {"0", "false", "f", "no", "n", "off"}
-"""what pydantic reads as a bool, so the API's start-up check and this reader agree"""
-
-
 def spinning() -> bool:
-    """``WEBCARE_ORT_SPIN`` (default on): whether idle intra-op threads spin."""
-    value = os.environ.get(SPIN_ENV, "1").strip().lower()
-    if value not in _TRUE | _FALSE:
-        raise ValueError(f"{SPIN_ENV} must be 0 or 1 (got {value!r})")
-    return value in _TRUE
+    """``WEBCARE_ORT_SPIN`` (default on): whether idle intra-op threads spin. Read as pydantic
+    reads a bool, so the API's start-up check (serving.settings) and this reader agree."""
+    from pydantic import TypeAdapter, ValidationError
+
+    value = os.environ.get(SPIN_ENV, "1")
+    try:
+        return TypeAdapter(bool).validate_python(value.strip())
+    except ValidationError:
+        raise ValueError(f"{SPIN_ENV} must be 0 or 1 (got {value!r})") from None
 
 
 class OnnxTriageModel:

@@ -6,9 +6,9 @@ As in Triton's dynamic batcher, requests wait in a queue; when the runtime is fr
 takes what is queued, and waits at most ``max_wait_s`` (counted from the oldest request's
 arrival) for more, up to ``max_texts`` texts. The wait adapts to traffic: it is skipped while
 requests come one at a time (the previous call had no company and nothing queued behind it),
-so a lone client does not pay for company that never comes. The call runs in one worker thread so the event
-loop keeps accepting (and queueing) while the model works: under load the next batch fills by
-itself. A request is never split: one larger than ``max_texts`` is a call of its own.
+so a lone client does not pay for company that never comes. The call runs in one worker
+thread so the event loop keeps accepting (and queueing) while the model works: under load the
+next batch fills by itself. A request is never split: one larger than ``max_texts`` is a call of its own.
 
 Each queued request carries the model it read when it arrived and one call gathers only
 requests of that same model, so a swap never mixes two versions within one response.
